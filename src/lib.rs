@@ -1,0 +1,11 @@
+//! deepseek-watch: probes DeepSeek on a schedule, records every result in
+//! SQLite, and tells its users the moment the service is usable again.
+//!
+//! Data flows one way: [`config`] -> [`schedule`] -> [`probe`] ->
+//! [`result::ProbeResult`] -> [`store`]. The binary in `main.rs` only parses
+//! arguments and maps outcomes to exit codes; everything else lives here.
+
+pub mod config;
+pub mod event;
+pub mod result;
+pub mod schedule;
