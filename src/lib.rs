@@ -5,7 +5,13 @@
 //! [`result::ProbeResult`] -> [`store`]. The binary in `main.rs` only parses
 //! arguments and maps outcomes to exit codes; everything else lives here.
 
+pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod event;
+pub mod logging;
+pub mod probe;
 pub mod result;
 pub mod schedule;
+pub mod scheduler;
+pub mod store;

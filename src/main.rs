@@ -1,1 +1,35 @@
-fn main() {}
+//! The `deepseek-watch` binary: parse arguments, set up logging, run the
+//! command, map the outcome to an exit code. Everything else is the library.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use deepseek_watch::cli::{self, Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = if matches!(cli.command, Command::Run) {
+        "info"
+    } else {
+        "warn"
+    };
+    deepseek_watch::logging::init(level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("deepseek-watch: cannot start the async runtime: {e}");
+            return ExitCode::from(cli::EXIT_UNAVAILABLE);
+        }
+    };
+    match runtime.block_on(cli::dispatch(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("deepseek-watch: {e:#}");
+            ExitCode::from(cli::exit_code_for(&e))
+        }
+    }
+}

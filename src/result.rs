@@ -78,7 +78,9 @@ impl Status {
     }
 
     pub fn from_code(code: i64) -> Option<Status> {
-        Status::ALL.into_iter().find(|st| i64::from(st.code()) == code)
+        Status::ALL
+            .into_iter()
+            .find(|st| i64::from(st.code()) == code)
     }
 
     /// `up` or `slow`: the service answered correctly. Counts toward recovery.
@@ -174,7 +176,12 @@ mod tests {
     #[test]
     fn every_status_is_in_exactly_one_class() {
         for st in Status::ALL {
-            let classes = [st.is_usable(), st.counts_toward_outage(), st.needs_action(), st == Status::Offline];
+            let classes = [
+                st.is_usable(),
+                st.counts_toward_outage(),
+                st.needs_action(),
+                st == Status::Offline,
+            ];
             assert_eq!(classes.iter().filter(|c| **c).count(), 1, "{st}");
         }
     }

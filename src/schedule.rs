@@ -143,7 +143,9 @@ fn weekday(s: &str) -> Result<u32, String> {
         return if n <= 7 {
             Ok(if n == 7 { 0 } else { n })
         } else {
-            Err(format!("{n} is not a weekday; use 0-7 (0 and 7 are Sunday) or SUN-SAT"))
+            Err(format!(
+                "{n} is not a weekday; use 0-7 (0 and 7 are Sunday) or SUN-SAT"
+            ))
         };
     }
     let upper = s.to_ascii_uppercase();
@@ -191,9 +193,18 @@ mod tests {
     fn unix_weekdays_mean_unix_days() {
         // 2026-12-04 is a Friday.
         let fri = Utc.with_ymd_and_hms(2026, 12, 4, 12, 0, 0).unwrap();
-        let wd = |e: &str| fires(e, fri, 7).iter().map(|t| t.weekday()).collect::<Vec<_>>();
+        let wd = |e: &str| {
+            fires(e, fri, 7)
+                .iter()
+                .map(|t| t.weekday())
+                .collect::<Vec<_>>()
+        };
         // 1-5 = Monday to Friday.
-        assert!(wd("0 9 * * 1-5").iter().all(|d| !matches!(d, Weekday::Sat | Weekday::Sun)));
+        assert!(
+            wd("0 9 * * 1-5")
+                .iter()
+                .all(|d| !matches!(d, Weekday::Sat | Weekday::Sun))
+        );
         assert_eq!(wd("0 9 * * 1")[0], Weekday::Mon);
         assert_eq!(wd("0 9 * * 0")[0], Weekday::Sun);
         assert_eq!(wd("0 9 * * 7")[0], Weekday::Sun);

@@ -292,14 +292,21 @@ impl Validator {
         }
     }
 
-    fn duration(&self, key: &str, value: Option<&String>, default: Duration) -> Result<Duration, ConfigError> {
+    fn duration(
+        &self,
+        key: &str,
+        value: Option<&String>,
+        default: Duration,
+    ) -> Result<Duration, ConfigError> {
         let Some(text) = value else {
             return Ok(default);
         };
         humantime::parse_duration(text.trim()).map_err(|e| {
             self.err(
                 key,
-                format!("{text:?} is not a duration ({e}); write e.g. \"30s\", \"5m\", \"1h\" or \"7d\""),
+                format!(
+                    "{text:?} is not a duration ({e}); write e.g. \"30s\", \"5m\", \"1h\" or \"7d\""
+                ),
             )
         })
     }
@@ -315,7 +322,10 @@ impl Validator {
             }
             Ok(u) => Err(self.err(
                 key,
-                format!("{value:?} is a {} URL; write an http:// or https:// URL", u.scheme()),
+                format!(
+                    "{value:?} is a {} URL; write an http:// or https:// URL",
+                    u.scheme()
+                ),
             )),
             Err(e) => Err(self.err(
                 key,
@@ -331,10 +341,17 @@ impl Validator {
                 Some(p) => PathBuf::from(p),
                 None => default_db_path(),
             },
-            retention: self.duration("storage.retention", raw.storage.retention.as_ref(), DEFAULT_RETENTION)?,
+            retention: self.duration(
+                "storage.retention",
+                raw.storage.retention.as_ref(),
+                DEFAULT_RETENTION,
+            )?,
         };
         if storage.retention < Duration::from_secs(3600) {
-            return Err(self.err("storage.retention", "must be at least 1h; raw results are kept this long"));
+            return Err(self.err(
+                "storage.retention",
+                "must be at least 1h; raw results are kept this long",
+            ));
         }
 
         let canaries = match raw.connectivity.canaries {
@@ -377,7 +394,11 @@ impl Validator {
             }
             channels.push(ch);
         }
-        let give_up_after = self.duration("notify.give_up_after", raw.notify.give_up_after.as_ref(), DEFAULT_GIVE_UP)?;
+        let give_up_after = self.duration(
+            "notify.give_up_after",
+            raw.notify.give_up_after.as_ref(),
+            DEFAULT_GIVE_UP,
+        )?;
         if give_up_after.is_zero() {
             return Err(self.err("notify.give_up_after", "must be more than 0s, e.g. \"24h\""));
         }
@@ -393,7 +414,12 @@ impl Validator {
         })
     }
 
-    fn probe(&self, index: usize, p: &RawProbe, defaults: &RawTiming) -> Result<ProbeConfig, ConfigError> {
+    fn probe(
+        &self,
+        index: usize,
+        p: &RawProbe,
+        defaults: &RawTiming,
+    ) -> Result<ProbeConfig, ConfigError> {
         let name = match p.name.as_deref().map(str::trim) {
             None | Some("") => {
                 return Err(self.err(
@@ -403,7 +429,10 @@ impl Validator {
             }
             Some(n) => n.to_string(),
         };
-        if !name.chars().all(|c| c.is_alphanumeric() || "-_.".contains(c)) {
+        if !name
+            .chars()
+            .all(|c| c.is_alphanumeric() || "-_.".contains(c))
+        {
             return Err(self.err(
                 format!("probe \"{name}\".name"),
                 "use letters, digits, '-', '_' and '.' only (it is typed on the command line)",
@@ -413,14 +442,19 @@ impl Validator {
         let kind_name = p.kind.as_deref().unwrap_or("");
         let not_for = |k: &str, set: bool| -> Result<(), ConfigError> {
             if set {
-                Err(self.err(key(k), format!("does not apply to kind = \"{kind_name}\"; remove it")))
+                Err(self.err(
+                    key(k),
+                    format!("does not apply to kind = \"{kind_name}\"; remove it"),
+                ))
             } else {
                 Ok(())
             }
         };
         let base_url = |s: &Self| -> Result<String, ConfigError> {
             let url = p.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL);
-            Ok(s.url(&key("base_url"), url)?.trim_end_matches('/').to_string())
+            Ok(s.url(&key("base_url"), url)?
+                .trim_end_matches('/')
+                .to_string())
         };
         let api_key = |s: &Self, base: &str| -> Result<Option<Secret>, ConfigError> {
             match &p.api_key {
@@ -449,7 +483,10 @@ impl Validator {
                 };
                 let busy_markers = p.busy_markers.clone().unwrap_or_default();
                 if busy_markers.iter().any(|m| m.trim().is_empty()) {
-                    return Err(self.err(key("busy_markers"), "contains an empty marker, which would match every page; remove it"));
+                    return Err(self.err(
+                        key("busy_markers"),
+                        "contains an empty marker, which would match every page; remove it",
+                    ));
                 }
                 let expect_status = match &p.expect_status {
                     Some(v) => self.expect_status(&key("expect_status"), v)?,
@@ -467,7 +504,12 @@ impl Validator {
                 not_for("expect_status", p.expect_status.is_some())?;
                 let base = base_url(self)?;
                 let api_key = api_key(self, &base)?;
-                let model = p.model.as_deref().map(str::trim).filter(|m| !m.is_empty()).map(str::to_string);
+                let model = p
+                    .model
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|m| !m.is_empty())
+                    .map(str::to_string);
                 match kind_name {
                     "chat" => {
                         not_for("min_balance", p.min_balance.is_some())?;
@@ -495,7 +537,10 @@ impl Validator {
                         not_for("model", model.is_some())?;
                         if let Some(m) = p.min_balance {
                             if !(m.is_finite() && m >= 0.0) {
-                                return Err(self.err(key("min_balance"), "must be a number of 0 or more, e.g. 1.0"));
+                                return Err(self.err(
+                                    key("min_balance"),
+                                    "must be a number of 0 or more, e.g. 1.0",
+                                ));
                             }
                         }
                         ProbeKind::Balance {
@@ -515,7 +560,9 @@ impl Validator {
             other => {
                 return Err(self.err(
                     key("kind"),
-                    format!("unknown kind {other:?}; use \"http\", \"chat\", \"models\" or \"balance\""),
+                    format!(
+                        "unknown kind {other:?}; use \"http\", \"chat\", \"models\" or \"balance\""
+                    ),
                 ));
             }
         };
@@ -534,22 +581,31 @@ impl Validator {
         })
     }
 
-    fn timing(&self, name: &str, own: &RawTiming, defaults: &RawTiming) -> Result<Timing, ConfigError> {
+    fn timing(
+        &self,
+        name: &str,
+        own: &RawTiming,
+        defaults: &RawTiming,
+    ) -> Result<Timing, ConfigError> {
         // A key set on the probe wins; else `[defaults]`; else the built-in value.
-        let pick = |k: &str, own_v: &Option<String>, def_v: &Option<String>| -> (String, Option<String>) {
-            match (own_v, def_v) {
-                (Some(v), _) => (format!("probe \"{name}\".{k}"), Some(v.clone())),
-                (None, Some(v)) => (format!("defaults.{k}"), Some(v.clone())),
-                (None, None) => (format!("probe \"{name}\".{k}"), None),
-            }
-        };
+        let pick =
+            |k: &str, own_v: &Option<String>, def_v: &Option<String>| -> (String, Option<String>) {
+                match (own_v, def_v) {
+                    (Some(v), _) => (format!("probe \"{name}\".{k}"), Some(v.clone())),
+                    (None, Some(v)) => (format!("defaults.{k}"), Some(v.clone())),
+                    (None, None) => (format!("probe \"{name}\".{k}"), None),
+                }
+            };
         let dur = |k: &str, own_v: &Option<String>, def_v: &Option<String>, d: Duration| {
             let (key, v) = pick(k, own_v, def_v);
             self.duration(&key, v.as_ref(), d).map(|v| (key, v))
         };
 
         if own.interval.is_some() && own.schedule.is_some() {
-            return Err(self.err(format!("probe \"{name}\""), "sets both interval and schedule; keep one"));
+            return Err(self.err(
+                format!("probe \"{name}\""),
+                "sets both interval and schedule; keep one",
+            ));
         }
         if defaults.interval.is_some() && defaults.schedule.is_some() {
             return Err(self.err("defaults", "sets both interval and schedule; keep one"));
@@ -561,7 +617,12 @@ impl Validator {
             let expr = defaults.schedule.as_deref().unwrap_or_default();
             Schedule::cron(expr).map_err(|e| self.err("defaults.schedule", e))?
         } else {
-            let (key, every) = dur("interval", &own.interval, &defaults.interval, DEFAULT_INTERVAL)?;
+            let (key, every) = dur(
+                "interval",
+                &own.interval,
+                &defaults.interval,
+                DEFAULT_INTERVAL,
+            )?;
             if every < Duration::from_secs(1) {
                 return Err(self.err(key, "must be at least 1s"));
             }
@@ -571,11 +632,21 @@ impl Validator {
         if timeout.is_zero() {
             return Err(self.err(tkey, "must be more than 0s, e.g. \"30s\""));
         }
-        let (skey, stall) = dur("stall_timeout", &own.stall_timeout, &defaults.stall_timeout, DEFAULT_STALL)?;
+        let (skey, stall) = dur(
+            "stall_timeout",
+            &own.stall_timeout,
+            &defaults.stall_timeout,
+            DEFAULT_STALL,
+        )?;
         if stall.is_zero() {
             return Err(self.err(skey, "must be more than 0s, e.g. \"20s\""));
         }
-        let (_, slow) = dur("slow_threshold", &own.slow_threshold, &defaults.slow_threshold, DEFAULT_SLOW)?;
+        let (_, slow) = dur(
+            "slow_threshold",
+            &own.slow_threshold,
+            &defaults.slow_threshold,
+            DEFAULT_SLOW,
+        )?;
         let (okey, outage_interval) = dur(
             "outage_interval",
             &own.outage_interval,
@@ -585,20 +656,41 @@ impl Validator {
         if outage_interval < Duration::from_secs(1) {
             return Err(self.err(okey, "must be at least 1s"));
         }
-        let (_, reminder) = dur("reminder_every", &own.reminder_every, &defaults.reminder_every, Duration::ZERO)?;
-        let threshold = |k: &str, own_v: Option<i64>, def_v: Option<i64>, d: u32| -> Result<u32, ConfigError> {
-            let (key, v) = match (own_v, def_v) {
-                (Some(v), _) => (format!("probe \"{name}\".{k}"), v),
-                (None, Some(v)) => (format!("defaults.{k}"), v),
-                (None, None) => return Ok(d),
+        let (_, reminder) = dur(
+            "reminder_every",
+            &own.reminder_every,
+            &defaults.reminder_every,
+            Duration::ZERO,
+        )?;
+        let threshold =
+            |k: &str, own_v: Option<i64>, def_v: Option<i64>, d: u32| -> Result<u32, ConfigError> {
+                let (key, v) = match (own_v, def_v) {
+                    (Some(v), _) => (format!("probe \"{name}\".{k}"), v),
+                    (None, Some(v)) => (format!("defaults.{k}"), v),
+                    (None, None) => return Ok(d),
+                };
+                u32::try_from(v)
+                    .ok()
+                    .filter(|v| (1..=1000).contains(v))
+                    .ok_or_else(|| {
+                        self.err(
+                            key,
+                            format!("{v} is out of range; write a whole number from 1 to 1000"),
+                        )
+                    })
             };
-            u32::try_from(v)
-                .ok()
-                .filter(|v| (1..=1000).contains(v))
-                .ok_or_else(|| self.err(key, format!("{v} is out of range; write a whole number from 1 to 1000")))
-        };
-        let failure = threshold("failure_threshold", own.failure_threshold, defaults.failure_threshold, 3)?;
-        let success = threshold("success_threshold", own.success_threshold, defaults.success_threshold, 2)?;
+        let failure = threshold(
+            "failure_threshold",
+            own.failure_threshold,
+            defaults.failure_threshold,
+            3,
+        )?;
+        let success = threshold(
+            "success_threshold",
+            own.success_threshold,
+            defaults.success_threshold,
+            2,
+        )?;
         Ok(Timing {
             schedule,
             timeout,
@@ -660,23 +752,27 @@ impl Validator {
                 SmtpSecurity::Tls => 465,
                 SmtpSecurity::None => 25,
             },
-            Some(p) => u16::try_from(p)
-                .ok()
-                .filter(|p| *p > 0)
-                .ok_or_else(|| self.err("smtp.port", format!("{p} is not a port; write e.g. 587")))?,
+            Some(p) => u16::try_from(p).ok().filter(|p| *p > 0).ok_or_else(|| {
+                self.err("smtp.port", format!("{p} is not a port; write e.g. 587"))
+            })?,
         };
-        let password = s.password.as_ref().map(|v| self.secret("smtp.password", v)).transpose()?;
+        let password = s
+            .password
+            .as_ref()
+            .map(|v| self.secret("smtp.password", v))
+            .transpose()?;
         if password.is_some() != s.username.is_some() {
             return Err(self.err(
                 "smtp",
                 "username and password go together; set both for an authenticated server, or neither",
             ));
         }
-        let from = s
-            .from
-            .clone()
-            .filter(|f| f.contains('@'))
-            .ok_or_else(|| self.err("smtp.from", "missing or not an address; write from = \"deepseek-watch <alerts@example.com>\""))?;
+        let from = s.from.clone().filter(|f| f.contains('@')).ok_or_else(|| {
+            self.err(
+                "smtp.from",
+                "missing or not an address; write from = \"deepseek-watch <alerts@example.com>\"",
+            )
+        })?;
         Ok(Smtp {
             host,
             port,
@@ -707,7 +803,10 @@ impl Validator {
         let kind = match c.kind.as_deref() {
             Some("email") => {
                 if c.url.is_some() || c.format.is_some() || c.secret.is_some() {
-                    return Err(self.err(key("url"), "url, format and secret apply to webhook channels; remove them"));
+                    return Err(self.err(
+                        key("url"),
+                        "url, format and secret apply to webhook channels; remove them",
+                    ));
                 }
                 if !have_smtp {
                     return Err(self.err(
@@ -730,7 +829,12 @@ impl Validator {
                 }
                 let url = match &c.url {
                     Some(u) => self.url(&key("url"), u)?,
-                    None => return Err(self.err(key("url"), "missing; write url = \"https://example.com/hook\"")),
+                    None => {
+                        return Err(self.err(
+                            key("url"),
+                            "missing; write url = \"https://example.com/hook\"",
+                        ));
+                    }
                 };
                 let format = match c.format.as_deref().unwrap_or("json") {
                     "json" => WebhookFormat::Json,
@@ -744,13 +848,29 @@ impl Validator {
                         ));
                     }
                 };
-                let secret = c.secret.as_ref().map(|v| self.secret(&key("secret"), v)).transpose()?;
-                ChannelKind::Webhook { url, format, secret }
+                let secret = c
+                    .secret
+                    .as_ref()
+                    .map(|v| self.secret(&key("secret"), v))
+                    .transpose()?;
+                ChannelKind::Webhook {
+                    url,
+                    format,
+                    secret,
+                }
             }
             Some(other) => {
-                return Err(self.err(key("kind"), format!("unknown kind {other:?}; use \"email\" or \"webhook\"")));
+                return Err(self.err(
+                    key("kind"),
+                    format!("unknown kind {other:?}; use \"email\" or \"webhook\""),
+                ));
             }
-            None => return Err(self.err(key("kind"), "missing; write kind = \"email\" or kind = \"webhook\"")),
+            None => {
+                return Err(self.err(
+                    key("kind"),
+                    "missing; write kind = \"email\" or kind = \"webhook\"",
+                ));
+            }
         };
         let events = match &c.events {
             None => vec![EventKind::Recovered],
@@ -772,7 +892,10 @@ impl Validator {
                 known.sort_unstable();
                 return Err(self.err(
                     key("probes"),
-                    format!("names probe {unknown:?}, which is not configured; known probes: {}", known.join(", ")),
+                    format!(
+                        "names probe {unknown:?}, which is not configured; known probes: {}",
+                        known.join(", ")
+                    ),
                 ));
             }
         }

@@ -3,7 +3,8 @@
 
 use super::*;
 
-const WEB: &str = "[[probe]]\nname = \"web\"\nkind = \"http\"\nurl = \"https://chat.deepseek.com/\"\n";
+const WEB: &str =
+    "[[probe]]\nname = \"web\"\nkind = \"http\"\nurl = \"https://chat.deepseek.com/\"\n";
 
 fn ok(text: &str) -> Config {
     match parse(text, Some(Path::new("/etc/dsw.toml"))) {
@@ -16,7 +17,11 @@ fn ok(text: &str) -> Config {
 fn fails(text: &str, key: &str, hint: &str) -> ConfigError {
     let e = parse(text, Some(Path::new("/etc/dsw.toml"))).expect_err("config should be rejected");
     assert_eq!(e.file, "/etc/dsw.toml");
-    assert!(e.key.contains(key), "key {:?} should contain {key:?} ({e})", e.key);
+    assert!(
+        e.key.contains(key),
+        "key {:?} should contain {key:?} ({e})",
+        e.key
+    );
     let shown = e.to_string();
     assert!(shown.contains(hint), "{shown:?} should contain {hint:?}");
     e
@@ -34,7 +39,10 @@ fn example_config_parses() {
     assert_eq!(cfg.probes.len(), 4);
     assert_eq!(cfg.probes[0].kind_name(), "http");
     assert_eq!(cfg.probes[1].kind_name(), "chat");
-    assert_eq!(cfg.probes[3].schedule, Schedule::Every(Duration::from_secs(3600)));
+    assert_eq!(
+        cfg.probes[3].schedule,
+        Schedule::Every(Duration::from_secs(3600))
+    );
     assert!(cfg.probes.iter().all(|p| p.failure_threshold == 3));
 }
 
@@ -47,7 +55,10 @@ fn defaults_are_inherited_and_overridden() {
     let (a, b) = (&cfg.probes[0], &cfg.probes[1]);
     assert_eq!(a.schedule, Schedule::Every(Duration::from_secs(10)));
     assert_eq!(b.schedule, Schedule::Every(Duration::from_secs(2)));
-    assert_eq!((a.timeout, b.timeout), (Duration::from_secs(5), Duration::from_secs(5)));
+    assert_eq!(
+        (a.timeout, b.timeout),
+        (Duration::from_secs(5), Duration::from_secs(5))
+    );
     assert_eq!((a.failure_threshold, b.failure_threshold), (4, 4));
     assert_eq!((a.success_threshold, b.success_threshold), (2, 1));
     assert_eq!(a.stall_timeout, Duration::from_secs(20));
@@ -57,31 +68,64 @@ fn defaults_are_inherited_and_overridden() {
 
 #[test]
 fn a_probe_interval_beats_a_default_schedule() {
-    let cfg = ok(&format!("[defaults]\nschedule = \"*/5 * * * *\"\n{WEB}interval = \"7s\"\n"));
-    assert_eq!(cfg.probes[0].schedule, Schedule::Every(Duration::from_secs(7)));
+    let cfg = ok(&format!(
+        "[defaults]\nschedule = \"*/5 * * * *\"\n{WEB}interval = \"7s\"\n"
+    ));
+    assert_eq!(
+        cfg.probes[0].schedule,
+        Schedule::Every(Duration::from_secs(7))
+    );
     let cfg = ok(&format!("[defaults]\nschedule = \"*/5 * * * *\"\n{WEB}"));
     assert!(matches!(cfg.probes[0].schedule, Schedule::Cron { .. }));
 }
 
 #[test]
 fn unknown_key_is_named() {
-    let e = fails(&format!("{WEB}intervl = \"5s\"\n"), "intervl", "unknown field");
+    let e = fails(
+        &format!("{WEB}intervl = \"5s\"\n"),
+        "intervl",
+        "unknown field",
+    );
     assert!(e.message.contains("line"), "{e}");
     fails("[storage]\npth = \"x\"\n", "pth", "config.example.toml");
 }
 
 #[test]
 fn bad_duration_is_named() {
-    fails(&format!("{WEB}interval = \"5 parsecs\"\n"), "probe \"web\".interval", "\"30s\"");
-    fails(&format!("[defaults]\ntimeout = \"soon\"\n{WEB}"), "defaults.timeout", "not a duration");
-    fails(&format!("{WEB}interval = \"500ms\"\n"), "interval", "at least 1s");
+    fails(
+        &format!("{WEB}interval = \"5 parsecs\"\n"),
+        "probe \"web\".interval",
+        "\"30s\"",
+    );
+    fails(
+        &format!("[defaults]\ntimeout = \"soon\"\n{WEB}"),
+        "defaults.timeout",
+        "not a duration",
+    );
+    fails(
+        &format!("{WEB}interval = \"500ms\"\n"),
+        "interval",
+        "at least 1s",
+    );
 }
 
 #[test]
 fn bad_cron_is_named() {
-    fails(&format!("{WEB}schedule = \"* * *\"\n"), "probe \"web\".schedule", "5 (minute hour");
-    fails(&format!("{WEB}schedule = \"0 9 * * 9\"\n"), "schedule", "not a weekday");
-    fails(&format!("{WEB}schedule = \"* * * * *\"\ninterval = \"5s\"\n"), "probe \"web\"", "keep one");
+    fails(
+        &format!("{WEB}schedule = \"* * *\"\n"),
+        "probe \"web\".schedule",
+        "5 (minute hour",
+    );
+    fails(
+        &format!("{WEB}schedule = \"0 9 * * 9\"\n"),
+        "schedule",
+        "not a weekday",
+    );
+    fails(
+        &format!("{WEB}schedule = \"* * * * *\"\ninterval = \"5s\"\n"),
+        "probe \"web\"",
+        "keep one",
+    );
 }
 
 #[test]
@@ -89,17 +133,37 @@ fn duplicate_names_are_rejected() {
     fails(&format!("{WEB}{WEB}"), "probe \"web\".name", "same name");
     let smtp = "[smtp]\nhost = \"h\"\nfrom = \"a@b\"\n";
     let ch = "[[channel]]\nname = \"me\"\nkind = \"email\"\nto = [\"a@b\"]\n";
-    fails(&format!("{WEB}{smtp}{ch}{ch}"), "channel \"me\".name", "same name");
+    fails(
+        &format!("{WEB}{smtp}{ch}{ch}"),
+        "channel \"me\".name",
+        "same name",
+    );
 }
 
 #[test]
 fn missing_url_and_kind_mistakes() {
-    fails("[[probe]]\nname = \"web\"\nkind = \"http\"\n", "probe \"web\".url", "url = ");
-    fails("[[probe]]\nname = \"web\"\nkind = \"ping\"\n", "kind", "\"http\"");
+    fails(
+        "[[probe]]\nname = \"web\"\nkind = \"http\"\n",
+        "probe \"web\".url",
+        "url = ",
+    );
+    fails(
+        "[[probe]]\nname = \"web\"\nkind = \"ping\"\n",
+        "kind",
+        "\"http\"",
+    );
     fails("[[probe]]\nname = \"web\"\n", "kind", "missing");
     fails("[[probe]]\nkind = \"http\"\n", "probe #1.name", "missing");
-    fails("[[probe]]\nname = \"web\"\nkind = \"http\"\nurl = \"ftp://x/\"\n", "url", "http://");
-    fails(&format!("{WEB}model = \"x\"\n"), "probe \"web\".model", "does not apply");
+    fails(
+        "[[probe]]\nname = \"web\"\nkind = \"http\"\nurl = \"ftp://x/\"\n",
+        "url",
+        "http://",
+    );
+    fails(
+        &format!("{WEB}model = \"x\"\n"),
+        "probe \"web\".model",
+        "does not apply",
+    );
     fails("", "probe", "no [[probe]]");
 }
 
@@ -110,14 +174,19 @@ fn api_probes_need_model_and_key() {
         "probe \"a\".api_key",
         "empty",
     );
-    fails("[[probe]]\nname = \"a\"\nkind = \"chat\"\nmodel = \"m\"\n", "probe \"a\".api_key", "DEEPSEEK_API_KEY");
+    fails(
+        "[[probe]]\nname = \"a\"\nkind = \"chat\"\nmodel = \"m\"\n",
+        "probe \"a\".api_key",
+        "DEEPSEEK_API_KEY",
+    );
     // A local OpenAI-compatible server may need no key, but chat needs a model.
     fails(
         "[[probe]]\nname = \"a\"\nkind = \"chat\"\nbase_url = \"http://127.0.0.1:9/v1\"\n",
         "probe \"a\".model",
         "deepseek-flash",
     );
-    let cfg = ok("[[probe]]\nname = \"a\"\nkind = \"models\"\nbase_url = \"http://127.0.0.1:9/v1/\"\n");
+    let cfg =
+        ok("[[probe]]\nname = \"a\"\nkind = \"models\"\nbase_url = \"http://127.0.0.1:9/v1/\"\n");
     assert_eq!(cfg.probes[0].target(), "http://127.0.0.1:9/v1");
 }
 
@@ -138,7 +207,9 @@ fn unresolvable_secret_is_named() {
 #[test]
 fn channel_naming_unknown_probe() {
     let e = fails(
-        &format!("{WEB}[[channel]]\nname = \"t\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:1/\"\nprobes = [\"api\"]\n"),
+        &format!(
+            "{WEB}[[channel]]\nname = \"t\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:1/\"\nprobes = [\"api\"]\n"
+        ),
         "channel \"t\".probes",
         "\"api\", which is not configured",
     );
@@ -147,28 +218,52 @@ fn channel_naming_unknown_probe() {
 
 #[test]
 fn channel_mistakes() {
-    fails(&format!("{WEB}[[channel]]\nname = \"m\"\nkind = \"email\"\nto = [\"a@b\"]\n"), "kind", "[smtp]");
     fails(
-        &format!("{WEB}[[channel]]\nname = \"t\"\nkind = \"webhook\"\nurl = \"http://x/\"\nevents = [\"down\"]\n"),
+        &format!("{WEB}[[channel]]\nname = \"m\"\nkind = \"email\"\nto = [\"a@b\"]\n"),
+        "kind",
+        "[smtp]",
+    );
+    fails(
+        &format!(
+            "{WEB}[[channel]]\nname = \"t\"\nkind = \"webhook\"\nurl = \"http://x/\"\nevents = [\"down\"]\n"
+        ),
         "events",
         "unknown event",
     );
     fails(
-        &format!("{WEB}[[channel]]\nname = \"t\"\nkind = \"webhook\"\nurl = \"http://x/\"\nformat = \"teams\"\n"),
+        &format!(
+            "{WEB}[[channel]]\nname = \"t\"\nkind = \"webhook\"\nurl = \"http://x/\"\nformat = \"teams\"\n"
+        ),
         "format",
         "\"slack\"",
     );
-    let cfg = ok(&format!("{WEB}[[channel]]\nname = \"t\"\nkind = \"webhook\"\nurl = \"http://x/\"\n"));
+    let cfg = ok(&format!(
+        "{WEB}[[channel]]\nname = \"t\"\nkind = \"webhook\"\nurl = \"http://x/\"\n"
+    ));
     assert_eq!(cfg.channels[0].events, vec![EventKind::Recovered]);
     assert_eq!(cfg.channels[0].probes, None);
 }
 
 #[test]
 fn thresholds_and_expect_status() {
-    fails(&format!("{WEB}failure_threshold = 0\n"), "failure_threshold", "1 to 1000");
-    fails(&format!("{WEB}expect_status = \"399-200\"\n"), "expect_status", "range");
+    fails(
+        &format!("{WEB}failure_threshold = 0\n"),
+        "failure_threshold",
+        "1 to 1000",
+    );
+    fails(
+        &format!("{WEB}expect_status = \"399-200\"\n"),
+        "expect_status",
+        "range",
+    );
     let cfg = ok(&format!("{WEB}expect_status = 204\n"));
-    assert!(matches!(cfg.probes[0].kind, ProbeKind::Http { expect_status: (204, 204), .. }));
+    assert!(matches!(
+        cfg.probes[0].kind,
+        ProbeKind::Http {
+            expect_status: (204, 204),
+            ..
+        }
+    ));
 }
 
 #[test]

@@ -1,0 +1,240 @@
+//! Runs each probe on its schedule: one lightweight task per probe, no
+//! threads, no polling: each task sleeps until its next deadline.
+//!
+//! First runs are spread over the interval (at most a minute), so a hundred
+//! probes never fire in the same millisecond. A probe never overlaps itself:
+//! the next run is planned after the current one ends, and ticks missed while
+//! it ran are skipped, not replayed in a burst.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ProbeConfig;
+use crate::probe::Prober;
+use crate::result::ProbeResult;
+use crate::schedule::Schedule;
+use crate::store::writer::Writer;
+
+/// First runs are spread over at most this much time.
+const MAX_SPREAD: Duration = Duration::from_secs(60);
+/// At shutdown, an in-flight probe gets this long to finish before it is cut
+/// (a cut run records nothing: half an answer is not a result).
+pub const DRAIN_GRACE: Duration = Duration::from_secs(5);
+
+struct Task {
+    config: Arc<ProbeConfig>,
+    cancel: CancellationToken,
+    handle: JoinHandle<()>,
+}
+
+/// The set of running probe tasks.
+pub struct Scheduler {
+    prober: Arc<Prober>,
+    writer: Writer,
+    cancel: CancellationToken,
+    tasks: HashMap<String, Task>,
+}
+
+impl Scheduler {
+    /// `cancel` stops every task; a child token per task lets a reload stop one.
+    pub fn new(prober: Arc<Prober>, writer: Writer, cancel: CancellationToken) -> Scheduler {
+        Scheduler {
+            prober,
+            writer,
+            cancel,
+            tasks: HashMap::new(),
+        }
+    }
+
+    /// Makes the running tasks match `probes`: starts new ones, restarts
+    /// changed ones, stops removed ones. Unchanged probes keep their rhythm.
+    pub async fn apply(&mut self, probes: &[ProbeConfig]) {
+        let wanted: HashMap<&str, &ProbeConfig> =
+            probes.iter().map(|p| (p.name.as_str(), p)).collect();
+        let stale: Vec<String> = self
+            .tasks
+            .iter()
+            .filter(|(name, t)| wanted.get(name.as_str()).is_none_or(|p| **p != *t.config))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in stale {
+            if let Some(task) = self.tasks.remove(&name) {
+                task.cancel.cancel();
+                let _ = task.handle.await;
+            }
+        }
+        let count = probes.len();
+        for (index, probe) in probes.iter().enumerate() {
+            if self.tasks.contains_key(&probe.name) {
+                continue;
+            }
+            let config = Arc::new(probe.clone());
+            let cancel = self.cancel.child_token();
+            let offset = first_offset(index, count, &probe.schedule);
+            let handle = tokio::spawn(probe_loop(
+                config.clone(),
+                offset,
+                self.prober.clone(),
+                self.writer.clone(),
+                cancel.clone(),
+            ));
+            self.tasks.insert(
+                probe.name.clone(),
+                Task {
+                    config,
+                    cancel,
+                    handle,
+                },
+            );
+        }
+    }
+
+    /// Waits for every task to end (after the shared token was cancelled).
+    pub async fn join(self) {
+        for (_, task) in self.tasks {
+            task.cancel.cancel();
+            let _ = task.handle.await;
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+}
+
+/// When probe `index` of `count` first runs: evenly spread over its interval,
+/// capped at a minute so a slow probe still reports soon after start. Cron
+/// probes run when their expression says.
+pub fn first_offset(index: usize, count: usize, schedule: &Schedule) -> Duration {
+    match schedule {
+        Schedule::Every(every) if count > 1 => {
+            let spread = (*every).min(MAX_SPREAD);
+            spread.mul_f64(index as f64 / count as f64)
+        }
+        _ => Duration::ZERO,
+    }
+}
+
+/// The next time a run is due, strictly after `now` when the probe ran late.
+fn next_interval_tick(prev: Instant, every: Duration, now: Instant) -> Instant {
+    let mut next = prev + every;
+    if next <= now {
+        // Missed ticks are skipped, keeping the original phase.
+        let behind = now.duration_since(next).as_nanos();
+        let steps = behind / every.as_nanos().max(1) + 1;
+        next += every.mul_f64(steps as f64);
+    }
+    next
+}
+
+fn next_cron_tick(schedule: &Schedule) -> Option<Instant> {
+    let now = Utc::now();
+    let at = schedule.next_cron_after(now)?;
+    let wait = (at - now).to_std().unwrap_or(Duration::ZERO);
+    Some(Instant::now() + wait)
+}
+
+async fn probe_loop(
+    probe: Arc<ProbeConfig>,
+    offset: Duration,
+    prober: Arc<Prober>,
+    writer: Writer,
+    cancel: CancellationToken,
+) {
+    let mut next = match &probe.schedule {
+        Schedule::Every(_) => Instant::now() + offset,
+        cron => match next_cron_tick(cron) {
+            Some(t) => t,
+            None => {
+                tracing::error!(probe = %probe.name, "cron schedule has no future run; probe stopped");
+                return;
+            }
+        },
+    };
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep_until(next) => {}
+        }
+        let run = prober.run(&probe);
+        tokio::pin!(run);
+        let result = tokio::select! {
+            r = &mut run => Some(r),
+            _ = cancel.cancelled() => tokio::time::timeout(DRAIN_GRACE, &mut run).await.ok(),
+        };
+        match result {
+            Some(r) => {
+                log_result(&r);
+                writer.record(r);
+            }
+            None => {
+                tracing::info!(probe = %probe.name, "in-flight probe cut at shutdown; nothing recorded")
+            }
+        }
+        if cancel.is_cancelled() {
+            return;
+        }
+        next = match &probe.schedule {
+            Schedule::Every(every) => next_interval_tick(next, *every, Instant::now()),
+            cron => match next_cron_tick(cron) {
+                Some(t) => t,
+                None => return,
+            },
+        };
+    }
+}
+
+fn log_result(r: &ProbeResult) {
+    tracing::info!(
+        probe = %r.probe,
+        status = %r.status,
+        latency_ms = r.latency_ms,
+        ttft_ms = r.ttft_ms,
+        http_status = r.http_status,
+        error = r.error.as_deref(),
+        detail = r.detail.as_deref(),
+        "result"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_runs_are_spread_evenly() {
+        let every = Schedule::Every(Duration::from_secs(10));
+        let offsets: Vec<_> = (0..200).map(|i| first_offset(i, 200, &every)).collect();
+        assert_eq!(offsets[0], Duration::ZERO);
+        assert_eq!(offsets[100], Duration::from_secs(5));
+        assert!(
+            offsets
+                .windows(2)
+                .all(|w| w[1] - w[0] == Duration::from_millis(50))
+        );
+        // A long interval still starts everything within the first minute.
+        let hourly = Schedule::Every(Duration::from_secs(3600));
+        assert!(first_offset(9, 10, &hourly) < Duration::from_secs(60));
+        assert_eq!(first_offset(0, 1, &hourly), Duration::ZERO);
+    }
+
+    #[test]
+    fn late_runs_skip_missed_ticks() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs(1);
+        assert_eq!(next_interval_tick(t0, s * 10, t0 + s), t0 + s * 10);
+        // The run took 25 s of a 10 s interval: next tick at 30 s, not 10 s and 20 s.
+        assert_eq!(next_interval_tick(t0, s * 10, t0 + s * 25), t0 + s * 30);
+        assert_eq!(next_interval_tick(t0, s * 10, t0 + s * 20), t0 + s * 30);
+    }
+}
