@@ -204,12 +204,8 @@ impl SseParser {
         match name {
             b"data" => {
                 let value = String::from_utf8_lossy(value);
-                let sep_fits = if self.has_data {
-                    self.push_data("\n")
-                } else {
-                    true
-                };
-                if !(sep_fits && self.push_data(&value)) && !self.data_overflow {
+                let kept = (!self.has_data || self.push_data("\n")) && self.push_data(&value);
+                if !kept && !self.data_overflow {
                     self.data_overflow = true;
                     self.oversized = self.oversized.saturating_add(1);
                 }
