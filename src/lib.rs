@@ -10,6 +10,8 @@ pub mod config;
 pub mod daemon;
 pub mod event;
 pub mod logging;
+pub mod notify;
+pub mod outage;
 pub mod probe;
 pub mod result;
 pub mod schedule;

@@ -96,16 +96,38 @@ impl TrackerState {
 /// What a result changed, for the store to record and announce.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
-    Opened { started_ms: i64, cause: Status, failed_results: u32 },
+    Opened {
+        started_ms: i64,
+        cause: Status,
+        failed_results: u32,
+    },
     /// Another failure while in outage.
-    Extended { cause: Status, failed_results: u32 },
-    Closed { started_ms: i64, ended_ms: i64, cause: Status, failed_results: u32 },
-    ActionNeeded { status: Status },
-    Reminder { started_ms: i64, cause: Status },
+    Extended {
+        cause: Status,
+        failed_results: u32,
+    },
+    Closed {
+        started_ms: i64,
+        ended_ms: i64,
+        cause: Status,
+        failed_results: u32,
+    },
+    ActionNeeded {
+        status: Status,
+    },
+    Reminder {
+        started_ms: i64,
+        cause: Status,
+    },
 }
 
 /// Applies one result (its status and time) to the state.
-pub fn step(prev: &TrackerState, status: Status, at_ms: i64, th: &Thresholds) -> (TrackerState, Vec<Change>) {
+pub fn step(
+    prev: &TrackerState,
+    status: Status,
+    at_ms: i64,
+    th: &Thresholds,
+) -> (TrackerState, Vec<Change>) {
     let mut s = prev.clone();
     let mut changes = Vec::new();
 
@@ -178,7 +200,8 @@ pub fn step(prev: &TrackerState, status: Status, at_ms: i64, th: &Thresholds) ->
                 });
                 s.open = None;
             } else if !th.reminder_every.is_zero()
-                && at_ms - open.last_reminder_ms >= i64::try_from(th.reminder_every.as_millis()).unwrap_or(i64::MAX)
+                && at_ms - open.last_reminder_ms
+                    >= i64::try_from(th.reminder_every.as_millis()).unwrap_or(i64::MAX)
             {
                 open.last_reminder_ms = at_ms;
                 changes.push(Change::Reminder {
@@ -235,7 +258,14 @@ mod tests {
         let (s, ch) = run(&[Up, Busy, Busy, Busy], &TH);
         assert_eq!(
             ch,
-            vec![(3, Change::Opened { started_ms: at(1), cause: Busy, failed_results: 3 })]
+            vec![(
+                3,
+                Change::Opened {
+                    started_ms: at(1),
+                    cause: Busy,
+                    failed_results: 3
+                }
+            )]
         );
         assert!(s.in_outage());
     }
@@ -253,9 +283,12 @@ mod tests {
         let (s, ch) = run(&[Busy, Busy, Busy, Down, Up, Slow], &TH);
         assert_eq!(opened_closed(&ch), vec![(2, "opened"), (5, "closed")]);
         let closed = ch.iter().find_map(|(_, c)| match c {
-            Change::Closed { started_ms, ended_ms, cause, failed_results } => {
-                Some((*started_ms, *ended_ms, *cause, *failed_results))
-            }
+            Change::Closed {
+                started_ms,
+                ended_ms,
+                cause,
+                failed_results,
+            } => Some((*started_ms, *ended_ms, *cause, *failed_results)),
             _ => None,
         });
         assert_eq!(closed, Some((at(0), at(4), Busy, 4)));
@@ -270,13 +303,19 @@ mod tests {
             Change::Closed { ended_ms, .. } => Some(*ended_ms),
             _ => None,
         });
-        assert_eq!(ended, Some(at(7)), "ended at the first of the two final successes");
+        assert_eq!(
+            ended,
+            Some(at(7)),
+            "ended at the first of the two final successes"
+        );
         assert!(!s.in_outage());
     }
 
     #[test]
     fn flapping_below_the_threshold_never_opens() {
-        let pattern: Vec<Status> = (0..100).map(|i| if i % 3 == 2 { Up } else { Busy }).collect();
+        let pattern: Vec<Status> = (0..100)
+            .map(|i| if i % 3 == 2 { Up } else { Busy })
+            .collect();
         let (_, ch) = run(&pattern, &TH);
         assert!(ch.is_empty(), "{ch:?}");
     }
@@ -301,7 +340,18 @@ mod tests {
 
     #[test]
     fn action_needed_once_per_entry() {
-        let (_, ch) = run(&[AuthError, AuthError, AuthError, Up, AuthError, BillingError, BillingError], &TH);
+        let (_, ch) = run(
+            &[
+                AuthError,
+                AuthError,
+                AuthError,
+                Up,
+                AuthError,
+                BillingError,
+                BillingError,
+            ],
+            &TH,
+        );
         let actions: Vec<(usize, Status)> = ch
             .iter()
             .filter_map(|(i, c)| match c {
@@ -309,7 +359,10 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(actions, vec![(0, AuthError), (4, AuthError), (5, BillingError)]);
+        assert_eq!(
+            actions,
+            vec![(0, AuthError), (4, AuthError), (5, BillingError)]
+        );
         // Offline in between does not end the episode.
         let (_, ch) = run(&[Blocked, Offline, Blocked], &TH);
         assert_eq!(ch.len(), 1);
@@ -332,7 +385,16 @@ mod tests {
     fn every_failure_in_outage_is_counted() {
         let (s, ch) = run(&[Busy, Busy, Busy, RateLimited, Timeout], &TH);
         assert_eq!(s.open.as_ref().unwrap().failed_results, 5);
-        assert!(matches!(ch.last(), Some((4, Change::Extended { failed_results: 5, .. }))));
+        assert!(matches!(
+            ch.last(),
+            Some((
+                4,
+                Change::Extended {
+                    failed_results: 5,
+                    ..
+                }
+            ))
+        ));
     }
 
     #[test]
@@ -360,7 +422,10 @@ mod tests {
             reminder_every: Duration::ZERO,
         };
         let (_, ch) = run(&[Down, Up, Down, Up], &th);
-        assert_eq!(opened_closed(&ch), vec![(0, "opened"), (1, "closed"), (2, "opened"), (3, "closed")]);
+        assert_eq!(
+            opened_closed(&ch),
+            vec![(0, "opened"), (1, "closed"), (2, "opened"), (3, "closed")]
+        );
     }
 
     #[test]
@@ -401,7 +466,11 @@ mod tests {
                         assert!(!open, "{seq:?}");
                         open = true;
                     }
-                    Change::Closed { started_ms, ended_ms, .. } => {
+                    Change::Closed {
+                        started_ms,
+                        ended_ms,
+                        ..
+                    } => {
                         assert!(open && ended_ms > started_ms, "{seq:?}");
                         open = false;
                     }

@@ -5,6 +5,11 @@
 //! probes never fire in the same millisecond. A probe never overlaps itself:
 //! the next run is planned after the current one ends, and ticks missed while
 //! it ran are skipped, not replayed in a burst.
+//!
+//! Each task also carries its probe's outage tracker state (loaded from the
+//! database when it starts, so a restart resumes), applies the pure
+//! [`outage::step`] to every result, and while in outage probes every
+//! `outage_interval` so a recovery is seen within seconds.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,9 +21,11 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ProbeConfig;
+use crate::outage::{self, Thresholds, TrackerState};
 use crate::probe::Prober;
 use crate::result::ProbeResult;
 use crate::schedule::Schedule;
+use crate::store::record::Recorded;
 use crate::store::writer::Writer;
 
 /// First runs are spread over at most this much time.
@@ -151,7 +158,24 @@ async fn probe_loop(
     writer: Writer,
     cancel: CancellationToken,
 ) {
-    let mut next = match &probe.schedule {
+    let thresholds = Thresholds {
+        failure: probe.failure_threshold,
+        success: probe.success_threshold,
+        reminder_every: probe.reminder_every,
+    };
+    let mut tracker = match writer.load_tracker(&probe.name).await {
+        Ok(state) => state,
+        Err(e) => {
+            tracing::error!(probe = %probe.name, error = %e, "cannot load the outage state; starting afresh");
+            TrackerState::default()
+        }
+    };
+    if tracker.in_outage() {
+        tracing::info!(probe = %probe.name, "resuming an open outage");
+    }
+    // The regular rhythm, kept apart from the faster outage rhythm so that
+    // recovery returns to the original phase.
+    let mut regular = match &probe.schedule {
         Schedule::Every(_) => Instant::now() + offset,
         cron => match next_cron_tick(cron) {
             Some(t) => t,
@@ -161,6 +185,7 @@ async fn probe_loop(
             }
         },
     };
+    let mut next = regular;
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return,
@@ -175,7 +200,14 @@ async fn probe_loop(
         match result {
             Some(r) => {
                 log_result(&r);
-                writer.record(r);
+                let (state, changes) =
+                    outage::step(&tracker, r.status, r.at.timestamp_millis(), &thresholds);
+                tracker = state.clone();
+                writer.record(Recorded {
+                    result: r,
+                    state,
+                    changes,
+                });
             }
             None => {
                 tracing::info!(probe = %probe.name, "in-flight probe cut at shutdown; nothing recorded")
@@ -184,12 +216,20 @@ async fn probe_loop(
         if cancel.is_cancelled() {
             return;
         }
-        next = match &probe.schedule {
-            Schedule::Every(every) => next_interval_tick(next, *every, Instant::now()),
-            cron => match next_cron_tick(cron) {
-                Some(t) => t,
-                None => return,
-            },
+        let now = Instant::now();
+        if regular <= now {
+            regular = match &probe.schedule {
+                Schedule::Every(every) => next_interval_tick(regular, *every, now),
+                cron => match next_cron_tick(cron) {
+                    Some(t) => t,
+                    None => return,
+                },
+            };
+        }
+        next = if tracker.in_outage() {
+            regular.min(now + probe.outage_interval)
+        } else {
+            regular
         };
     }
 }

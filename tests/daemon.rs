@@ -25,7 +25,10 @@ fn spawn_daemon(setup: &Setup) -> Child {
 }
 
 fn sigterm(child: &Child) {
-    let ok = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(ok.success());
 }
 
@@ -42,15 +45,27 @@ fn wait_exit(child: &mut Child, limit: Duration) -> Option<std::process::ExitSta
 }
 
 fn results_json(setup: &Setup, extra: &[&str]) -> Vec<Value> {
-    let out = setup.cmd().args(["results", "--format", "json"]).args(extra).output().unwrap();
-    assert!(out.status.success(), "results failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = setup
+        .cmd()
+        .args(["results", "--format", "json"])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "results failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
 #[test]
 fn run_records_results_that_the_cli_reads_while_it_runs() {
     let ds = DeepSeek::start_in_thread();
-    ds.set("/busy/chat/completions", Reply::api_error(503, "Server overloaded, please try again later."));
+    ds.set(
+        "/busy/chat/completions",
+        Reply::api_error(503, "Server overloaded, please try again later."),
+    );
     let setup = Setup::new(&format!(
         "[connectivity]\ncanaries = [\"{web}\"]\n\n[defaults]\ninterval = \"1s\"\n\n\
          [[probe]]\nname = \"web\"\nkind = \"http\"\nurl = \"{web}\"\n\n\
@@ -71,11 +86,22 @@ fn run_records_results_that_the_cli_reads_while_it_runs() {
                 break rows;
             }
         }
-        assert!(start.elapsed() < Duration::from_secs(20), "no results after 20 s");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no results after 20 s"
+        );
         std::thread::sleep(Duration::from_millis(200));
     };
-    assert!(rows.iter().filter(|r| r["probe"] == "web").all(|r| r["status"] == "up"));
-    assert!(rows.iter().filter(|r| r["probe"] == "api").all(|r| r["status"] == "busy" && r["http_status"] == 503));
+    assert!(
+        rows.iter()
+            .filter(|r| r["probe"] == "web")
+            .all(|r| r["status"] == "up")
+    );
+    assert!(
+        rows.iter()
+            .filter(|r| r["probe"] == "api")
+            .all(|r| r["status"] == "busy" && r["http_status"] == 503)
+    );
 
     // Filters.
     let busy = results_json(&setup, &["--status", "busy"]);
@@ -86,12 +112,23 @@ fn run_records_results_that_the_cli_reads_while_it_runs() {
     assert!(results_json(&setup, &["--until", "1h"]).is_empty());
 
     // CSV and table forms.
-    let csv = setup.cmd().args(["results", "--format", "csv", "--probe", "api"]).output().unwrap();
+    let csv = setup
+        .cmd()
+        .args(["results", "--format", "csv", "--probe", "api"])
+        .output()
+        .unwrap();
     let csv = String::from_utf8(csv.stdout).unwrap();
-    assert!(csv.starts_with("probe,at,status,latency_ms,ttft_ms,http_status,error,detail\n"), "{csv}");
+    assert!(
+        csv.starts_with("probe,at,status,latency_ms,ttft_ms,http_status,error,detail\n"),
+        "{csv}"
+    );
     assert!(csv.lines().nth(1).unwrap().starts_with("api,"), "{csv}");
     let table = setup.cmd().arg("results").output().unwrap();
-    assert!(String::from_utf8(table.stdout).unwrap().contains("Server overloaded"));
+    assert!(
+        String::from_utf8(table.stdout)
+            .unwrap()
+            .contains("Server overloaded")
+    );
 
     // Status: shape from design.md.
     let out = setup.cmd().args(["status", "--json"]).output().unwrap();
@@ -100,7 +137,15 @@ fn run_records_results_that_the_cli_reads_while_it_runs() {
     let probes = status["probes"].as_array().unwrap();
     assert_eq!(probes.len(), 2);
     for p in probes {
-        for key in ["name", "kind", "target", "state", "last_result", "outage", "uptime_24h"] {
+        for key in [
+            "name",
+            "kind",
+            "target",
+            "state",
+            "last_result",
+            "outage",
+            "uptime_24h",
+        ] {
             assert!(p.get(key).is_some(), "status lacks {key}: {p}");
         }
     }
@@ -114,41 +159,67 @@ fn run_records_results_that_the_cli_reads_while_it_runs() {
 
     // SIGTERM: a clean exit, and everything recorded so far is on disk.
     sigterm(&daemon);
-    let status = wait_exit(&mut daemon, Duration::from_secs(15)).expect("daemon did not stop within 15 s");
+    let status =
+        wait_exit(&mut daemon, Duration::from_secs(15)).expect("daemon did not stop within 15 s");
     assert!(status.success(), "exit status {status:?}");
     let mut stderr = String::new();
     std::io::Read::read_to_string(daemon.stderr.as_mut().unwrap(), &mut stderr).unwrap();
     assert!(stderr.contains("stopped"), "{stderr}");
-    assert!(!stderr.contains("sk-test-secret-key"), "the API key leaked into the log");
+    assert!(
+        !stderr.contains("sk-test-secret-key"),
+        "the API key leaked into the log"
+    );
     let after = results_json(&setup, &["--limit", "0"]);
     assert!(after.len() >= rows.len());
     let db = std::fs::read(&setup.db).unwrap();
-    assert!(!db.windows(18).any(|w| w == b"sk-test-secret-key"), "the API key leaked into the database");
+    assert!(
+        !db.windows(18).any(|w| w == b"sk-test-secret-key"),
+        "the API key leaked into the database"
+    );
 }
 
 #[test]
 fn config_errors_exit_2_naming_file_and_key() {
-    let setup = Setup::new("[[probe]]\nname = \"web\"\nkind = \"http\"\nurl = \"http://127.0.0.1:1/\"\nintervl = \"5s\"\n");
+    let setup = Setup::new(
+        "[[probe]]\nname = \"web\"\nkind = \"http\"\nurl = \"http://127.0.0.1:1/\"\nintervl = \"5s\"\n",
+    );
     let out = setup.cmd().args(["config", "check"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&setup.config.display().to_string()), "{err}");
     assert!(err.contains("intervl"), "{err}");
     // The daemon refuses to start on it too.
-    let out = setup.cmd().arg("run").timeout(Duration::from_secs(10)).output().unwrap();
+    let out = setup
+        .cmd()
+        .arg("run")
+        .timeout(Duration::from_secs(10))
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 
     // A named config file that does not exist is an error, not the default.
-    let out = Command::new(BIN).args(["--config", "/nonexistent/x.toml", "status"]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["--config", "/nonexistent/x.toml", "status"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/x.toml"));
 
     // Bad flags are usage errors.
-    let ok = Setup::new("[[probe]]\nname = \"web\"\nkind = \"http\"\nurl = \"http://127.0.0.1:1/\"\n");
-    let out = ok.cmd().args(["results", "--since", "last tuesday"]).output().unwrap();
+    let ok =
+        Setup::new("[[probe]]\nname = \"web\"\nkind = \"http\"\nurl = \"http://127.0.0.1:1/\"\n");
+    let out = ok
+        .cmd()
+        .args(["results", "--since", "last tuesday"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--since"));
-    let out = ok.cmd().args(["results", "--status", "sad"]).output().unwrap();
+    let out = ok
+        .cmd()
+        .args(["results", "--status", "sad"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let out = ok.cmd().args(["results", "--bogus"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -165,7 +236,11 @@ fn config_check_summarises_without_showing_secrets() {
          [[probe]]\nname = \"cred\"\nkind = \"balance\"\napi_key = { credential = \"deepseek-key\" }\n",
     );
     std::fs::create_dir(setup.path().join("creds")).unwrap();
-    std::fs::write(setup.path().join("creds/deepseek-key"), "sk-from-credential").unwrap();
+    std::fs::write(
+        setup.path().join("creds/deepseek-key"),
+        "sk-from-credential",
+    )
+    .unwrap();
     let out = setup
         .cmd()
         .args(["config", "check"])
@@ -173,15 +248,30 @@ fn config_check_summarises_without_showing_secrets() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("cron \"*/5 * * * 1-5\""), "{stdout}");
-    assert!(stdout.contains("key from credential deepseek-key"), "{stdout}");
+    assert!(
+        stdout.contains("key from credential deepseek-key"),
+        "{stdout}"
+    );
     assert!(stdout.contains("config OK"));
     assert!(!stdout.contains("sk-test-secret-key") && !stdout.contains("sk-from-credential"));
 
     // Without $CREDENTIALS_DIRECTORY the credential cannot resolve: exit 2, with the fix.
-    let out = setup.cmd().args(["config", "check"]).env_remove("CREDENTIALS_DIRECTORY").output().unwrap();
+    let out = setup
+        .cmd()
+        .args(["config", "check"])
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("probe \"cred\".api_key") && err.contains("LoadCredential"), "{err}");
+    assert!(
+        err.contains("probe \"cred\".api_key") && err.contains("LoadCredential"),
+        "{err}"
+    );
 }

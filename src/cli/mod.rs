@@ -4,6 +4,7 @@
 mod check;
 mod config_check;
 mod history;
+mod notify_test;
 pub mod output;
 pub mod when;
 
@@ -53,8 +54,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Outage history, open and closed
+    Outages(OutagesArgs),
     /// Recorded probe results
     Results(ResultsArgs),
+    /// Every event and its delivery to each channel: attempts, last error
+    Notifications(NotificationsArgs),
+    /// Notification commands
+    #[command(subcommand)]
+    Notify(NotifyCommand),
     /// Configuration commands
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -79,6 +87,53 @@ pub struct ResultsArgs {
     pub limit: usize,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct OutagesArgs {
+    /// Only this probe
+    #[arg(long, value_name = "P")]
+    pub probe: Option<String>,
+    /// Outages still going on at or after WHEN (7d, 36h, or RFC 3339)
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Outages that started before WHEN
+    #[arg(long, value_name = "WHEN")]
+    pub until: Option<String>,
+    /// Only outages still open
+    #[arg(long)]
+    pub open: bool,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DeliveryState {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+#[derive(Debug, Args)]
+pub struct NotificationsArgs {
+    /// Events created at or after WHEN (7d, 36h, or RFC 3339)
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Only deliveries in this state
+    #[arg(long, value_enum)]
+    pub state: Option<DeliveryState>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Send a `test` event through the real channels now
+    Test {
+        /// Only this channel (default: every channel)
+        #[arg(long, value_name = "NAME")]
+        channel: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -126,6 +181,11 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Check { probes, json } => check::run(&cfg, &probes, json).await,
         Command::Status { json } => history::status(&cfg, json),
         Command::Results(args) => history::results(&cfg, &args),
+        Command::Outages(args) => history::outages(&cfg, &args),
+        Command::Notifications(args) => history::notifications(&cfg, &args),
+        Command::Notify(NotifyCommand::Test { channel }) => {
+            notify_test::run(&cfg, channel.as_deref()).await
+        }
         Command::Config(ConfigCommand::Check) => {
             config_check::run(&cfg);
             Ok(EXIT_OK)

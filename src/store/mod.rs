@@ -5,7 +5,9 @@
 //! writer ([`writer::Writer`], on its own thread); the CLI opens the file
 //! read-only and, thanks to WAL, never blocks it.
 
+pub mod outbox;
 pub mod query;
+pub mod record;
 pub mod writer;
 
 use std::path::Path;
@@ -15,7 +17,10 @@ use rusqlite::{Connection, OpenFlags};
 use rusqlite_migration::{M, Migrations};
 
 /// The schema, oldest first. Never edit a released file: add a new one.
-const MIGRATIONS: &[M<'static>] = &[M::up(include_str!("../../migrations/0001_init.sql"))];
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(include_str!("../../migrations/0001_init.sql")),
+    M::up(include_str!("../../migrations/0002_outages_outbox.sql")),
+];
 
 /// How long a statement waits for a lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

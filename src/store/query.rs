@@ -83,7 +83,7 @@ pub struct ProbeStatus {
     /// `operational`, `outage`, `action_needed` or `unknown`.
     pub state: &'static str,
     pub last_result: Option<ProbeResult>,
-    pub outage: Option<serde_json::Value>,
+    pub outage: Option<OutageRow>,
     /// Share of conclusive results in the last 24 h that were usable.
     pub uptime_24h: Option<f64>,
 }
@@ -107,33 +107,38 @@ pub fn status(
                 r.get(0)
             })
             .optional()?;
-        let (last, uptime) = match id {
-            None => (None, None),
+        let (last, uptime, outage) = match id {
+            None => (None, None, None),
             Some(id) => (
                 last_result(conn, id, p.name)?,
                 uptime(conn, id, now_ms - 86_400_000)?,
+                open_outage(conn, id)?,
             ),
         };
         out.push(ProbeStatus {
             name: p.name.to_string(),
             kind: p.kind.to_string(),
             target: p.target.clone(),
-            state: state_of(last.as_ref()),
+            state: state_of(last.as_ref(), outage.is_some()),
             last_result: last,
-            outage: None,
+            outage,
             uptime_24h: uptime,
         });
     }
     Ok(out)
 }
 
-/// The state a last result implies.
-fn state_of(last: Option<&ProbeResult>) -> &'static str {
+/// A probe's state: in outage while the tracker has one open; else what its
+/// last conclusive result says. Failures below the threshold are not (yet)
+/// an outage: the probe is still operational.
+fn state_of(last: Option<&ProbeResult>, in_outage: bool) -> &'static str {
+    if in_outage {
+        return "outage";
+    }
     match last.map(|r| r.status) {
         None | Some(Status::Offline) => "unknown",
-        Some(s) if s.is_usable() => "operational",
         Some(s) if s.needs_action() => "action_needed",
-        Some(_) => "outage",
+        Some(_) => "operational",
     }
 }
 
@@ -166,4 +171,152 @@ fn uptime(conn: &Connection, id: i64, since_ms: i64) -> rusqlite::Result<Option<
         }
     }
     Ok((good + bad > 0).then(|| good as f64 / (good + bad) as f64))
+}
+
+/// One outage, in design.md's `outages` JSON shape.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutageRow {
+    pub id: i64,
+    pub probe: String,
+    #[serde(serialize_with = "crate::result::rfc3339")]
+    pub started_at: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339_opt")]
+    pub ended_at: Option<DateTime<Utc>>,
+    /// `null` while the outage is open.
+    pub duration_secs: Option<i64>,
+    pub cause: Status,
+    pub failed_results: i64,
+}
+
+fn rfc3339_opt<S: serde::Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => crate::result::rfc3339(t, s),
+        None => s.serialize_none(),
+    }
+}
+
+/// Filters of `deepseek-watch outages`. An outage matches a time window when
+/// it overlaps it.
+#[derive(Debug, Clone, Default)]
+pub struct OutageFilter {
+    pub probe: Option<String>,
+    pub since_ms: Option<i64>,
+    pub until_ms: Option<i64>,
+    pub open_only: bool,
+}
+
+/// Outages matching `f`, oldest first.
+pub fn outages(conn: &Connection, f: &OutageFilter) -> rusqlite::Result<Vec<OutageRow>> {
+    let mut sql = String::from(
+        "SELECT o.id, p.name, o.started_at, o.ended_at, o.cause, o.failed_results \
+         FROM outage o JOIN probe p ON p.id = o.probe_id WHERE 1",
+    );
+    let mut args: Vec<Value> = Vec::new();
+    if let Some(name) = &f.probe {
+        sql.push_str(" AND o.probe_id = (SELECT id FROM probe WHERE name = ?)");
+        args.push(Value::Text(name.clone()));
+    }
+    if let Some(s) = f.since_ms {
+        sql.push_str(" AND (o.ended_at IS NULL OR o.ended_at >= ?)");
+        args.push(Value::Integer(s));
+    }
+    if let Some(u) = f.until_ms {
+        sql.push_str(" AND o.started_at < ?");
+        args.push(Value::Integer(u));
+    }
+    if f.open_only {
+        sql.push_str(" AND o.ended_at IS NULL");
+    }
+    sql.push_str(" ORDER BY o.started_at, o.id");
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args), row_to_outage)?;
+    rows.collect()
+}
+
+fn row_to_outage(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutageRow> {
+    let started: i64 = r.get(2)?;
+    let ended: Option<i64> = r.get(3)?;
+    Ok(OutageRow {
+        id: r.get(0)?,
+        probe: r.get(1)?,
+        started_at: from_ms(started),
+        ended_at: ended.map(from_ms),
+        duration_secs: ended.map(|e| (e - started) / 1000),
+        cause: Status::from_code(r.get(4)?).unwrap_or(Status::Down),
+        failed_results: r.get(5)?,
+    })
+}
+
+fn open_outage(conn: &Connection, probe_id: i64) -> rusqlite::Result<Option<OutageRow>> {
+    conn.query_row(
+        "SELECT o.id, p.name, o.started_at, o.ended_at, o.cause, o.failed_results \
+         FROM outage o JOIN probe p ON p.id = o.probe_id WHERE o.probe_id = ?1 AND o.ended_at IS NULL",
+        [probe_id],
+        row_to_outage,
+    )
+    .optional()
+}
+
+/// One event's delivery to one channel, in design.md's `notifications` shape.
+/// An event no channel subscribed to appears once, with `channel` null.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NotificationRow {
+    pub delivery_id: Option<String>,
+    pub event: String,
+    pub probe: Option<String>,
+    pub channel: Option<String>,
+    #[serde(serialize_with = "crate::result::rfc3339")]
+    pub created_at: DateTime<Utc>,
+    pub state: Option<String>,
+    pub attempts: i64,
+    #[serde(serialize_with = "rfc3339_opt")]
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    /// The event's one-line message (table only).
+    #[serde(skip)]
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NotificationFilter {
+    pub since_ms: Option<i64>,
+    /// `pending`, `delivered` or `failed`.
+    pub state: Option<String>,
+}
+
+pub fn notifications(
+    conn: &Connection,
+    f: &NotificationFilter,
+) -> rusqlite::Result<Vec<NotificationRow>> {
+    let mut sql = String::from(
+        "SELECT d.id, e.kind, p.name, d.channel, e.created_at, d.state, coalesce(d.attempts, 0), d.delivered_at, \
+         d.last_error, e.message FROM event e LEFT JOIN delivery d ON d.event_id = e.id \
+         LEFT JOIN probe p ON p.id = e.probe_id WHERE 1",
+    );
+    let mut args: Vec<Value> = Vec::new();
+    if let Some(s) = f.since_ms {
+        sql.push_str(" AND e.created_at >= ?");
+        args.push(Value::Integer(s));
+    }
+    if let Some(st) = &f.state {
+        sql.push_str(" AND d.state = ?");
+        args.push(Value::Text(st.clone()));
+    }
+    sql.push_str(" ORDER BY e.created_at, e.id, d.channel");
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args), |r| {
+        Ok(NotificationRow {
+            delivery_id: r.get(0)?,
+            event: r.get(1)?,
+            probe: r.get(2)?,
+            channel: r.get(3)?,
+            created_at: from_ms(r.get(4)?),
+            state: r.get(5)?,
+            attempts: r.get(6)?,
+            delivered_at: r.get::<_, Option<i64>>(7)?.map(from_ms),
+            last_error: r.get(8)?,
+            message: r.get(9)?,
+        })
+    })?;
+    rows.collect()
 }

@@ -1,21 +1,23 @@
-//! The one writer: a thread that owns the read-write connection and writes
-//! results in batches.
+//! The one writer: a thread that owns the read-write connection.
 //!
 //! Probes hand results over through an unbounded channel and never wait on
 //! the database: a slow disk or a reader holding a lock delays the write, not
 //! the probe. A failed write keeps its batch and retries; nothing is dropped.
+//! Each result is written with its tracker state, outage rows, events and
+//! outbox rows in one transaction (see [`super::record`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::mpsc;
 use std::time::Duration;
 
 use rusqlite::{Connection, params};
-use std::sync::mpsc;
+use tokio::sync::{Notify, oneshot};
 
-use tokio::sync::oneshot;
-
-use crate::result::ProbeResult;
+use super::outbox::{self, Attempt, Due};
+use super::record::{self, ChannelRoute, Recorded, Routing};
+use crate::outage::TrackerState;
 
 /// Most results written in one transaction.
 const MAX_BATCH: usize = 4096;
@@ -28,9 +30,14 @@ pub struct ProbeMeta {
     pub target: String,
 }
 
+type Reply<T> = oneshot::Sender<Result<T, String>>;
+
 enum Command {
-    Record(ProbeResult),
-    SyncProbes(Vec<ProbeMeta>, oneshot::Sender<Result<(), String>>),
+    Record(Box<Recorded>),
+    Configure(Vec<ProbeMeta>, Vec<ChannelRoute>, Reply<()>),
+    LoadTracker(String, Reply<TrackerState>),
+    Due(i64, Reply<Due>),
+    Attempted(Attempt, Reply<()>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -42,6 +49,8 @@ pub struct Writer {
     /// Unix ms of the writer's last sign of life (a finished batch or an idle
     /// wake-up), for the watchdog: a stuck writer must not look alive.
     heartbeat: Arc<AtomicI64>,
+    /// Woken after a commit that queued deliveries.
+    outbox: Arc<Notify>,
 }
 
 /// Joins the writer thread at shutdown.
@@ -55,45 +64,81 @@ impl WriterThread {
     }
 }
 
+fn stopped<E>(_: E) -> String {
+    "the database writer has stopped".to_string()
+}
+
 impl Writer {
-    /// Starts the writer on `conn` and registers `probes` before returning, so
-    /// results recorded afterwards have their probe rows.
+    /// Starts the writer on `conn` with `probes` and `channels` registered
+    /// before it returns, so the first results find their probe rows.
     pub fn spawn(
         conn: Connection,
         probes: &[ProbeMeta],
-    ) -> std::io::Result<(Writer, WriterThread)> {
+        channels: Vec<ChannelRoute>,
+    ) -> Result<(Writer, WriterThread), String> {
         let (tx, rx) = mpsc::channel();
         let heartbeat = Arc::new(AtomicI64::new(now_ms()));
-        let beat = heartbeat.clone();
+        let outbox = Arc::new(Notify::new());
         let mut state = State {
             conn,
             ids: HashMap::new(),
+            routing: Routing::default(),
+            outbox: outbox.clone(),
         };
-        let synced = state.sync_probes(probes);
+        state
+            .configure(probes, channels)
+            .map_err(|e| format!("registering probes in the database failed: {e}"))?;
+        let beat = heartbeat.clone();
         let handle = std::thread::Builder::new()
             .name("db-writer".into())
-            .spawn(move || state.run(rx, &beat))?;
-        if let Err(e) = synced {
-            tracing::error!(error = %e, "registering probes in the database failed; will retry with the first result");
-        }
-        Ok((Writer { tx, heartbeat }, WriterThread(handle)))
+            .spawn(move || state.run(rx, &beat))
+            .map_err(|e| format!("cannot start the database writer thread: {e}"))?;
+        Ok((
+            Writer {
+                tx,
+                heartbeat,
+                outbox,
+            },
+            WriterThread(handle),
+        ))
     }
 
-    /// Queues a result. Never blocks.
-    pub fn record(&self, result: ProbeResult) {
-        if self.tx.send(Command::Record(result)).is_err() {
+    /// Queues a result and what it caused. Never blocks.
+    pub fn record(&self, rec: Recorded) {
+        if self.tx.send(Command::Record(Box::new(rec))).is_err() {
             tracing::error!("database writer has stopped; a result could not be queued");
         }
     }
 
-    /// Registers a changed probe set (on reload).
-    pub async fn sync_probes(&self, probes: Vec<ProbeMeta>) -> Result<(), String> {
+    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, String> {
         let (tx, rx) = oneshot::channel();
-        self.tx
-            .send(Command::SyncProbes(probes, tx))
-            .map_err(|_| "database writer has stopped".to_string())?;
-        rx.await
-            .map_err(|_| "database writer has stopped".to_string())?
+        self.tx.send(make(tx)).map_err(stopped)?;
+        rx.await.map_err(stopped)?
+    }
+
+    /// Registers a changed probe and channel set (on reload).
+    pub async fn configure(
+        &self,
+        probes: Vec<ProbeMeta>,
+        channels: Vec<ChannelRoute>,
+    ) -> Result<(), String> {
+        self.ask(|r| Command::Configure(probes, channels, r)).await
+    }
+
+    /// The tracker state saved for a probe: where a restart resumes.
+    pub async fn load_tracker(&self, probe: &str) -> Result<TrackerState, String> {
+        self.ask(|r| Command::LoadTracker(probe.to_string(), r))
+            .await
+    }
+
+    /// Deliveries due at `now_ms`.
+    pub async fn due(&self, now_ms: i64) -> Result<Due, String> {
+        self.ask(|r| Command::Due(now_ms, r)).await
+    }
+
+    /// Records a delivery attempt; resolves once it is committed.
+    pub async fn attempted(&self, a: Attempt) -> Result<(), String> {
+        self.ask(|r| Command::Attempted(a, r)).await
     }
 
     /// Resolves once everything queued before it is written.
@@ -108,20 +153,27 @@ impl Writer {
     pub fn last_heartbeat_ms(&self) -> i64 {
         self.heartbeat.load(Ordering::Relaxed)
     }
+
+    /// Notified after each commit that queued deliveries.
+    pub fn outbox_signal(&self) -> Arc<Notify> {
+        self.outbox.clone()
+    }
 }
 
 struct State {
     conn: Connection,
     ids: HashMap<String, i64>,
+    routing: Routing,
+    outbox: Arc<Notify>,
 }
 
 impl State {
     fn run(&mut self, rx: mpsc::Receiver<Command>, beat: &AtomicI64) {
-        let mut batch: Vec<ProbeResult> = Vec::new();
+        let mut batch: Vec<Recorded> = Vec::new();
         let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
         let mut backoff = Duration::from_millis(100);
         loop {
-            if batch.is_empty() {
+            if batch.is_empty() && waiters.is_empty() {
                 // Idle: wake up now and then so the heartbeat shows we are alive.
                 match rx.recv_timeout(Duration::from_secs(1)) {
                     Ok(cmd) => self.accept(cmd, &mut batch, &mut waiters),
@@ -139,10 +191,13 @@ impl State {
                 }
             }
             match self.write(&batch) {
-                Ok(()) => {
+                Ok(queued) => {
                     batch.clear();
                     backoff = Duration::from_millis(100);
                     beat.store(now_ms(), Ordering::Relaxed);
+                    if queued > 0 {
+                        self.outbox.notify_one();
+                    }
                     for w in waiters.drain(..) {
                         let _ = w.send(());
                     }
@@ -159,7 +214,7 @@ impl State {
             // Shutting down: a last attempt or two, then say what is lost.
             for _ in 0..3 {
                 match self.write(&batch) {
-                    Ok(()) => {
+                    Ok(_) => {
                         batch.clear();
                         break;
                     }
@@ -181,22 +236,62 @@ impl State {
         }
     }
 
+    /// Handles a command; results join the batch, everything else is
+    /// answered at once (after writing the batch, so answers see it).
     fn accept(
         &mut self,
         cmd: Command,
-        batch: &mut Vec<ProbeResult>,
+        batch: &mut Vec<Recorded>,
         waiters: &mut Vec<oneshot::Sender<()>>,
     ) {
-        match cmd {
-            Command::Record(r) => batch.push(r),
-            Command::SyncProbes(probes, reply) => {
-                let _ = reply.send(self.sync_probes(&probes).map_err(|e| e.to_string()));
+        let cmd = match cmd {
+            Command::Record(r) => {
+                batch.push(*r);
+                return;
             }
-            Command::Flush(w) => waiters.push(w),
+            Command::Flush(w) => {
+                waiters.push(w);
+                return;
+            }
+            other => other,
+        };
+        if !batch.is_empty() {
+            match self.write(batch) {
+                Ok(queued) => {
+                    batch.clear();
+                    if queued > 0 {
+                        self.outbox.notify_one();
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "writing results failed; will retry"),
+            }
+        }
+        match cmd {
+            Command::Configure(probes, channels, reply) => {
+                let _ = reply.send(self.configure(&probes, channels).map_err(|e| e.to_string()));
+            }
+            Command::LoadTracker(name, reply) => {
+                let state = self
+                    .probe_id(&name)
+                    .and_then(|id| record::load_tracker(&self.conn, id));
+                let _ = reply.send(state.map_err(|e| e.to_string()));
+            }
+            Command::Due(now, reply) => {
+                let _ = reply.send(outbox::due(&self.conn, now, 256).map_err(|e| e.to_string()));
+            }
+            Command::Attempted(a, reply) => {
+                let _ =
+                    reply.send(outbox::record_attempt(&self.conn, &a).map_err(|e| e.to_string()));
+            }
+            Command::Record(_) | Command::Flush(_) => {}
         }
     }
 
-    fn sync_probes(&mut self, probes: &[ProbeMeta]) -> rusqlite::Result<()> {
+    fn configure(
+        &mut self,
+        probes: &[ProbeMeta],
+        channels: Vec<ChannelRoute>,
+    ) -> rusqlite::Result<()> {
         let tx = self.conn.transaction()?;
         {
             let mut upsert = tx.prepare_cached(
@@ -211,6 +306,10 @@ impl State {
         let mut stmt = self.conn.prepare("SELECT name, id FROM probe")?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
         self.ids = rows.collect::<rusqlite::Result<_>>()?;
+        self.routing = Routing {
+            probes: probes.iter().map(|p| (p.name.clone(), p.clone())).collect(),
+            channels,
+        };
         Ok(())
     }
 
@@ -232,43 +331,22 @@ impl State {
         Ok(id)
     }
 
-    fn write(&mut self, batch: &[ProbeResult]) -> rusqlite::Result<()> {
+    /// Writes the batch in one transaction; returns the outbox rows queued.
+    fn write(&mut self, batch: &[Recorded]) -> rusqlite::Result<usize> {
         if batch.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         let ids = batch
             .iter()
-            .map(|r| self.probe_id(&r.probe))
+            .map(|r| self.probe_id(&r.result.probe))
             .collect::<rusqlite::Result<Vec<_>>>()?;
         let tx = self.conn.transaction()?;
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO result (probe_id, at, status, latency_ms, ttft_ms, http_status, error, detail) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(probe_id, at) DO NOTHING",
-            )?;
-            for (r, id) in batch.iter().zip(ids) {
-                // Two results of one probe in the same millisecond (a clock
-                // stepped back): move the later one along rather than lose it.
-                let mut at = r.at.timestamp_millis();
-                loop {
-                    let n = insert.execute(params![
-                        id,
-                        at,
-                        r.status.code(),
-                        r.latency_ms,
-                        r.ttft_ms,
-                        r.http_status,
-                        r.error,
-                        r.detail
-                    ])?;
-                    if n == 1 {
-                        break;
-                    }
-                    at += 1;
-                }
-            }
+        let mut queued = 0;
+        for (rec, id) in batch.iter().zip(ids) {
+            queued += record::write(&tx, id, rec, &self.routing)?;
         }
-        tx.commit()
+        tx.commit()?;
+        Ok(queued)
     }
 }
 

@@ -419,3 +419,171 @@ impl Setup {
         self.dir.path()
     }
 }
+
+/// A request the webhook receiver got.
+#[derive(Clone, Debug)]
+pub struct Hook {
+    pub path: String,
+    pub headers: HashMap<String, String>,
+    pub body: String,
+}
+
+/// A local webhook receiver: records every request and answers each path
+/// with the next status from its script (the last one repeats).
+#[derive(Clone)]
+pub struct Receiver {
+    pub addr: SocketAddr,
+    pub got: Arc<Mutex<Vec<Hook>>>,
+    script: Arc<Mutex<HashMap<String, Vec<u16>>>>,
+}
+
+impl Receiver {
+    pub fn start_in_thread() -> Receiver {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let r = Receiver {
+                    addr: listener.local_addr().unwrap(),
+                    got: Arc::default(),
+                    script: Arc::default(),
+                };
+                tx.send(r.clone()).unwrap();
+                loop {
+                    let Ok((mut sock, _)) = listener.accept().await else {
+                        return;
+                    };
+                    let r = r.clone();
+                    tokio::spawn(async move {
+                        let Ok((path, headers, body)) = read_request(&mut sock).await else {
+                            return;
+                        };
+                        let status = {
+                            let mut script = r.script.lock().unwrap();
+                            match script.get_mut(&path) {
+                                Some(s) if s.len() > 1 => s.remove(0),
+                                Some(s) => s[0],
+                                None => 200,
+                            }
+                        };
+                        r.got.lock().unwrap().push(Hook {
+                            path,
+                            headers,
+                            body,
+                        });
+                        let _ = write_plain(&mut sock, status, "text/plain", "ok", &[]).await;
+                    });
+                }
+            });
+        });
+        rx.recv().unwrap()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Answers `path` with these statuses in turn, the last one for ever.
+    pub fn script(&self, path: &str, statuses: &[u16]) {
+        self.script
+            .lock()
+            .unwrap()
+            .insert(path.to_string(), statuses.to_vec());
+    }
+
+    pub fn hooks(&self, path: &str) -> Vec<Hook> {
+        self.got
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|h| h.path == path)
+            .cloned()
+            .collect()
+    }
+
+    /// JSON bodies received on `path` whose `event` is `event`.
+    pub fn events(&self, path: &str, event: &str) -> Vec<serde_json::Value> {
+        self.hooks(path)
+            .iter()
+            .filter_map(|h| serde_json::from_str::<serde_json::Value>(&h.body).ok())
+            .filter(|v| v["event"] == event)
+            .collect()
+    }
+}
+
+/// Polls `cond` every 100 ms until it holds or `limit` passes.
+pub fn wait_for(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The daemon as a child process, killed when dropped.
+pub struct Daemon(pub std::process::Child);
+
+impl Daemon {
+    pub fn start(setup: &Setup) -> Daemon {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_deepseek-watch"))
+            .arg("--config")
+            .arg(&setup.config)
+            .arg("run")
+            .env_remove("DEEPSEEK_WATCH_CONFIG")
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        Daemon(child)
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = std::process::Command::new("kill")
+            .args([&format!("-{sig}"), &self.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+
+    /// SIGTERM, then wait up to `limit` for a clean exit; returns stderr.
+    pub fn stop(mut self, limit: Duration) -> (std::process::ExitStatus, String) {
+        self.signal("TERM");
+        let start = std::time::Instant::now();
+        let status = loop {
+            if let Some(st) = self.0.try_wait().unwrap() {
+                break st;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "daemon did not stop within {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut err = String::new();
+        if let Some(mut e) = self.0.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut e, &mut err);
+        }
+        (status, err)
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill(mut self) {
+        self.0.kill().unwrap();
+        self.0.wait().unwrap();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
