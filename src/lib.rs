@@ -16,4 +16,5 @@ pub mod probe;
 pub mod result;
 pub mod schedule;
 pub mod scheduler;
+pub mod service;
 pub mod store;

@@ -11,8 +11,8 @@
 //! [`outage::step`] to every result, and while in outage probes every
 //! `outage_interval` so a recovery is seen within seconds.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -21,9 +21,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ProbeConfig;
+use crate::notify::message;
 use crate::outage::{self, Thresholds, TrackerState};
 use crate::probe::Prober;
-use crate::result::ProbeResult;
+use crate::result::{ProbeResult, Status};
 use crate::schedule::Schedule;
 use crate::store::record::Recorded;
 use crate::store::writer::Writer;
@@ -40,12 +41,23 @@ struct Task {
     handle: JoinHandle<()>,
 }
 
+/// An open outage as the service status line shows it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OpenBrief {
+    pub cause: Status,
+    pub started_ms: i64,
+}
+
+/// Which probes are in outage right now, kept by the probe tasks.
+pub type Board = Arc<Mutex<BTreeMap<String, OpenBrief>>>;
+
 /// The set of running probe tasks.
 pub struct Scheduler {
     prober: Arc<Prober>,
     writer: Writer,
     cancel: CancellationToken,
     tasks: HashMap<String, Task>,
+    board: Board,
 }
 
 impl Scheduler {
@@ -56,7 +68,68 @@ impl Scheduler {
             writer,
             cancel,
             tasks: HashMap::new(),
+            board: Board::default(),
         }
+    }
+
+    /// Swaps the prober (new canaries) and restarts every task with it. The
+    /// tasks reload their outage state from the writer, which answers only
+    /// after writing what they queued: nothing is lost or re-announced.
+    pub async fn replace_prober(&mut self, prober: Arc<Prober>, probes: &[ProbeConfig]) {
+        self.prober = prober;
+        self.stop(self.tasks.keys().cloned().collect()).await;
+        self.apply(probes).await;
+    }
+
+    /// Cancels the named tasks together, then waits for all of them, so a
+    /// reload waits one drain grace at most, not one per probe.
+    async fn stop(&mut self, names: Vec<String>) {
+        let stopping: Vec<Task> = names.iter().filter_map(|n| self.tasks.remove(n)).collect();
+        for t in &stopping {
+            t.cancel.cancel();
+        }
+        for t in stopping {
+            let _ = t.handle.await;
+        }
+        if let Ok(mut board) = self.board.lock() {
+            for n in &names {
+                board.remove(n);
+            }
+        }
+    }
+
+    /// True while every probe task is running: a task that died (a panic)
+    /// must stop the watchdog pings so systemd restarts us.
+    pub fn healthy(&self) -> bool {
+        self.tasks.values().all(|t| !t.handle.is_finished())
+    }
+
+    /// One line for `systemctl status`: "4 probes, 1 in outage (api-flash, busy 12m)".
+    pub fn status_line(&self, now_ms: i64) -> String {
+        let n = self.tasks.len();
+        let probes = if n == 1 {
+            "1 probe".to_string()
+        } else {
+            format!("{n} probes")
+        };
+        let board = match self.board.lock() {
+            Ok(b) => b.clone(),
+            Err(_) => return probes,
+        };
+        if board.is_empty() {
+            return format!("{probes}, all operational");
+        }
+        let list: Vec<String> = board
+            .iter()
+            .map(|(name, o)| {
+                format!(
+                    "{name}, {} {}",
+                    o.cause,
+                    message::duration((now_ms - o.started_ms) / 1000)
+                )
+            })
+            .collect();
+        format!("{probes}, {} in outage ({})", board.len(), list.join("; "))
     }
 
     /// Makes the running tasks match `probes`: starts new ones, restarts
@@ -70,12 +143,7 @@ impl Scheduler {
             .filter(|(name, t)| wanted.get(name.as_str()).is_none_or(|p| **p != *t.config))
             .map(|(name, _)| name.clone())
             .collect();
-        for name in stale {
-            if let Some(task) = self.tasks.remove(&name) {
-                task.cancel.cancel();
-                let _ = task.handle.await;
-            }
-        }
+        self.stop(stale).await;
         let count = probes.len();
         for (index, probe) in probes.iter().enumerate() {
             if self.tasks.contains_key(&probe.name) {
@@ -90,6 +158,7 @@ impl Scheduler {
                 self.prober.clone(),
                 self.writer.clone(),
                 cancel.clone(),
+                self.board.clone(),
             ));
             self.tasks.insert(
                 probe.name.clone(),
@@ -157,6 +226,7 @@ async fn probe_loop(
     prober: Arc<Prober>,
     writer: Writer,
     cancel: CancellationToken,
+    board: Board,
 ) {
     let thresholds = Thresholds {
         failure: probe.failure_threshold,
@@ -173,6 +243,7 @@ async fn probe_loop(
     if tracker.in_outage() {
         tracing::info!(probe = %probe.name, "resuming an open outage");
     }
+    publish(&board, &probe.name, &tracker);
     // The regular rhythm, kept apart from the faster outage rhythm so that
     // recovery returns to the original phase.
     let mut regular = match &probe.schedule {
@@ -203,6 +274,7 @@ async fn probe_loop(
                 let (state, changes) =
                     outage::step(&tracker, r.status, r.at.timestamp_millis(), &thresholds);
                 tracker = state.clone();
+                publish(&board, &probe.name, &tracker);
                 writer.record(Recorded {
                     result: r,
                     state,
@@ -231,6 +303,26 @@ async fn probe_loop(
         } else {
             regular
         };
+    }
+}
+
+/// Keeps the board in step with this probe's tracker.
+fn publish(board: &Board, name: &str, tracker: &TrackerState) {
+    if let Ok(mut b) = board.lock() {
+        match &tracker.open {
+            Some(o) => {
+                b.insert(
+                    name.to_string(),
+                    OpenBrief {
+                        cause: o.causes.main(),
+                        started_ms: o.started_ms,
+                    },
+                );
+            }
+            None => {
+                b.remove(name);
+            }
+        }
     }
 }
 

@@ -175,7 +175,11 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             }
             let cancel = tokio_util::sync::CancellationToken::new();
             crate::daemon::cancel_on_signals(cancel.clone())?;
-            crate::daemon::run(cfg, cancel).await?;
+            let source = match &cli.config {
+                Some(p) => ConfigSource::Explicit(p.clone()),
+                None => ConfigSource::System,
+            };
+            crate::daemon::run(cfg, Some(source), cancel).await?;
             Ok(EXIT_OK)
         }
         Command::Check { probes, json } => check::run(&cfg, &probes, json).await,

@@ -12,6 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -146,23 +147,22 @@ pub fn decide(
     }
 }
 
+/// The channels and retry limit in force; replaced whole on reload.
+pub struct Channels {
+    pub senders: HashMap<String, Arc<Sender>>,
+    pub give_up_after: Duration,
+}
+
 pub struct Dispatcher {
     writer: Writer,
-    senders: HashMap<String, Arc<Sender>>,
-    give_up_after: Duration,
+    channels: watch::Receiver<Arc<Channels>>,
 }
 
 impl Dispatcher {
-    pub fn new(
-        writer: Writer,
-        senders: HashMap<String, Arc<Sender>>,
-        give_up_after: Duration,
-    ) -> Dispatcher {
-        Dispatcher {
-            writer,
-            senders,
-            give_up_after,
-        }
+    /// `channels` may change while running (SIGHUP); each delivery uses the
+    /// channels in force when it starts.
+    pub fn new(writer: Writer, channels: watch::Receiver<Arc<Channels>>) -> Dispatcher {
+        Dispatcher { writer, channels }
     }
 
     /// Delivers until `stop` fires; then keeps going for at most `drain`
@@ -190,15 +190,16 @@ impl Dispatcher {
                 }
             };
             let mut started = 0;
+            let channels = self.channels.borrow().clone();
             for p in due.ready {
                 if in_flight.contains(&p.channel) {
                     continue;
                 }
                 in_flight.insert(p.channel.clone());
                 started += 1;
-                let sender = self.senders.get(&p.channel).cloned();
+                let sender = channels.senders.get(&p.channel).cloned();
                 let writer = self.writer.clone();
-                let give_up = self.give_up_after;
+                let give_up = channels.give_up_after;
                 tasks.spawn(deliver(p, sender, writer, give_up));
             }
             if let Some(d) = deadline {

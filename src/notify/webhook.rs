@@ -172,25 +172,10 @@ async fn send_within(
     }
     let req = req.body(p.body);
 
-    let exchange = async {
-        let mut resp = req.send().await.map_err(|e| network_error(&host, &e))?;
-        let status = resp.status();
-        let redirected = resp.url() != &parsed;
-        let mut answer = Vec::new();
-        while answer.len() < RESPONSE_MAX_BYTES {
-            match resp.chunk().await {
-                Ok(Some(chunk)) => {
-                    let room = RESPONSE_MAX_BYTES - answer.len();
-                    answer.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                }
-                // A 2xx whose answer breaks off was still accepted.
-                Ok(None) | Err(_) => break,
-            }
-        }
-        Ok::<_, SendError>((status, redirected, answer))
-    };
-    let (status, redirected, answer) = match tokio::time::timeout(deadline, exchange).await {
-        Ok(r) => r?,
+    let end = tokio::time::Instant::now() + deadline;
+    let mut resp = match tokio::time::timeout_at(end, req.send()).await {
+        Ok(Ok(resp)) => resp,
+        Ok(Err(e)) => return Err(network_error(&host, &e)),
         Err(_) => {
             return Err(SendError::transient(format!(
                 "webhook {host}: no answer within {}s",
@@ -198,6 +183,21 @@ async fn send_within(
             )));
         }
     };
+    let status = resp.status();
+    let redirected = resp.url() != &parsed;
+    // The status decides; the answer is only read (within the same deadline)
+    // to quote it in an error and to let the connection be reused. A 2xx
+    // whose answer is slow or breaks off was still accepted.
+    let mut answer = Vec::new();
+    while answer.len() < RESPONSE_MAX_BYTES {
+        match tokio::time::timeout_at(end, resp.chunk()).await {
+            Ok(Ok(Some(chunk))) => {
+                let room = RESPONSE_MAX_BYTES - answer.len();
+                answer.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
+            Ok(Ok(None) | Err(_)) | Err(_) => break,
+        }
+    }
     judge(&host, status, redirected, &answer)
 }
 
@@ -905,6 +905,66 @@ mod tests {
         .unwrap_err();
         assert!(!e.permanent, "{e:?}");
         assert!(e.message.contains("no answer within"), "{}", e.message);
+        assert!(!e.message.contains("secret-token"), "{}", e.message);
+    }
+
+    /// Answers every request with the raw `reply`, then keeps the connection
+    /// open without another byte.
+    async fn raw_server(reply: String) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let reply = reply.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut tmp = [0u8; 4096];
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        let n = sock.read(&mut tmp).await.unwrap();
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&tmp[..n]);
+                    }
+                    sock.write_all(reply.as_bytes()).await.unwrap();
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                });
+            }
+        });
+        format!("http://{addr}/hook")
+    }
+
+    #[tokio::test]
+    async fn a_2xx_with_a_stalled_answer_is_delivered() {
+        let url =
+            raw_server("HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial".to_string()).await;
+        let r = send_within(
+            &client(),
+            &url,
+            WebhookFormat::Json,
+            None,
+            &notification(),
+            Duration::from_millis(300),
+        )
+        .await;
+        assert_eq!(r, Ok(()));
+    }
+
+    #[tokio::test]
+    async fn a_followed_redirect_is_not_taken_for_delivery() {
+        let (target, mut rx) = receiver(200, "ok").await;
+        let url = raw_server(format!(
+            "HTTP/1.1 302 Found\r\nlocation: {target}\r\ncontent-length: 0\r\n\r\n"
+        ))
+        .await;
+        let e = send(&client(), &url, WebhookFormat::Json, None, &notification())
+            .await
+            .unwrap_err();
+        assert!(e.permanent && e.message.contains("redirects"), "{e:?}");
+        // What arrived after the redirect was a bodiless GET, not the notification.
+        let r = rx.recv().await.unwrap();
+        assert_eq!(r.method, "GET");
+        assert!(r.body.is_empty());
         assert!(!e.message.contains("secret-token"), "{}", e.message);
     }
 
