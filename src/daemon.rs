@@ -60,6 +60,7 @@ pub async fn run(
     let metas: Vec<ProbeMeta> = config.probes.iter().map(probe_meta).collect();
     let (writer, writer_thread) =
         Writer::spawn(conn, &metas, routes(&config)).map_err(anyhow::Error::msg)?;
+    writer.retain(config.storage.retention);
     let client = build_client().context("cannot set up the HTTP client")?;
     let prober =
         Arc::new(Prober::new(config.canaries.clone()).context("cannot set up the HTTP client")?);

@@ -3,9 +3,11 @@
 
 mod check;
 mod config_check;
+mod generate;
 mod history;
 mod notify_test;
 pub mod output;
+mod stats;
 pub mod when;
 
 use std::path::PathBuf;
@@ -58,6 +60,9 @@ pub enum Command {
     Outages(OutagesArgs),
     /// Recorded probe results
     Results(ResultsArgs),
+    /// Uptime, status counts, latency percentiles and outages per probe;
+    /// with --by-hour, the busy hours of the day
+    Stats(StatsArgs),
     /// Every event and its delivery to each channel: attempts, last error
     Notifications(NotificationsArgs),
     /// Notification commands
@@ -66,6 +71,13 @@ pub enum Command {
     /// Configuration commands
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `deepseek-watch man | man -l -`
+    Man,
 }
 
 #[derive(Debug, Args)]
@@ -85,6 +97,24 @@ pub struct ResultsArgs {
     /// The newest N results; 0 for all
     #[arg(long, value_name = "N", default_value_t = 100)]
     pub limit: usize,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Only this probe
+    #[arg(long, value_name = "P")]
+    pub probe: Option<String>,
+    /// From WHEN: a duration back from now (7d, 36h) or an RFC 3339 time [default: all history]
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Also show the unavailable share for each hour of the day
+    #[arg(long)]
+    pub by_hour: bool,
+    /// Time zone of --by-hour's hours: an IANA name such as Asia/Shanghai
+    #[arg(long, value_name = "ZONE", default_value = "UTC", requires = "by_hour")]
+    pub tz: String,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 }
@@ -164,6 +194,19 @@ pub fn load_config(cli: &Cli) -> Result<Config, ConfigError> {
 
 /// Runs the parsed command; returns the exit code.
 pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
+    // Generated from the argument definitions alone: they work without a
+    // config file or a database, as packaging needs.
+    match cli.command {
+        Command::Completions { shell } => {
+            generate::write_stdout(&generate::completions(shell))?;
+            return Ok(EXIT_OK);
+        }
+        Command::Man => {
+            generate::write_stdout(&generate::man_page()?)?;
+            return Ok(EXIT_OK);
+        }
+        _ => {}
+    }
     let cfg = load_config(&cli)?;
     match cli.command {
         Command::Run => {
@@ -186,6 +229,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Status { json } => history::status(&cfg, json),
         Command::Results(args) => history::results(&cfg, &args),
         Command::Outages(args) => history::outages(&cfg, &args),
+        Command::Stats(args) => stats::run(&cfg, &args),
         Command::Notifications(args) => history::notifications(&cfg, &args),
         Command::Notify(NotifyCommand::Test { channel }) => {
             notify_test::run(&cfg, channel.as_deref()).await
@@ -194,6 +238,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             config_check::run(&cfg);
             Ok(EXIT_OK)
         }
+        // Answered above, before the config is loaded.
+        Command::Completions { .. } | Command::Man => Ok(EXIT_OK),
     }
 }
 

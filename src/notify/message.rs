@@ -86,23 +86,103 @@ fn outage_lines(o: &OutageInfo) -> Vec<String> {
     lines
 }
 
+/// What the probe's own history says about an outage like this one: the
+/// answer to "how long will it last?" that nobody else gives.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct History {
+    /// Lengths (seconds) of this probe's other outages that started in the
+    /// 30 days before this one.
+    pub recent_secs: Vec<i64>,
+    /// The UTC hour of day this outage started in.
+    pub hour: u32,
+    /// Of the last 28 days on which the probe ran in that hour, how many had
+    /// an outage during it.
+    pub hour_busy_days: u32,
+    pub hour_days: u32,
+}
+
+/// Below this many past outages a median says little: the details still
+/// give it, the one-line message does not.
+const MEDIAN_IN_MESSAGE: usize = 3;
+
+impl History {
+    pub fn median_secs(&self) -> Option<i64> {
+        let mut v = self.recent_secs.clone();
+        v.sort_unstable();
+        match v.len() {
+            0 => None,
+            n if n % 2 == 1 => Some(v[n / 2]),
+            n => Some((v[n / 2 - 1] + v[n / 2]) / 2),
+        }
+    }
+
+    /// "Outages in the last 30 days: 7, median 14m, longest 2h 5m".
+    fn length_line(&self) -> Option<String> {
+        let median = self.median_secs()?;
+        let longest = self.recent_secs.iter().copied().max().unwrap_or(median);
+        Some(format!(
+            "Outages in the last 30 days: {}, median {}, longest {}",
+            self.recent_secs.len(),
+            duration(median),
+            duration(longest)
+        ))
+    }
+
+    /// "14:00-15:00 UTC was busy on 9 of the last 28 days".
+    fn hour_line(&self) -> Option<String> {
+        (self.hour_days > 0).then(|| {
+            format!(
+                "{:02}:00-{:02}:00 UTC was busy on {} of the last {} days",
+                self.hour,
+                (self.hour + 1) % 24,
+                self.hour_busy_days,
+                self.hour_days
+            )
+        })
+    }
+
+    /// How an outage of `secs` compares with the recent ones.
+    fn comparison_line(&self, secs: i64) -> Option<String> {
+        let median = self.median_secs()?;
+        let n = self.recent_secs.len();
+        let shorter = self.recent_secs.iter().filter(|&&d| d < secs).count();
+        let verdict = match secs.cmp(&median) {
+            std::cmp::Ordering::Less => "shorter than",
+            std::cmp::Ordering::Equal => "as long as",
+            std::cmp::Ordering::Greater => "longer than",
+        };
+        Some(format!(
+            "This outage was {verdict} the 30-day median of {}: longer than {shorter} of the {n} before it",
+            duration(median)
+        ))
+    }
+}
+
 pub fn opened(
     p: &ProbeRef<'_>,
     o: &OutageInfo,
     latest: &ProbeResult,
     failed_results: u32,
+    history: &History,
 ) -> (String, Vec<String>) {
-    let message = format!(
+    let mut message = format!(
         "{} is unavailable: {} since {} ({})",
         p.name,
         o.cause,
         clock(&o.started_at),
         seen(latest)
     );
+    if history.recent_secs.len() >= MEDIAN_IN_MESSAGE {
+        if let Some(m) = history.median_secs() {
+            message.push_str(&format!("; outages usually last {}", duration(m)));
+        }
+    }
     let mut details = header(p);
     details.extend(outage_lines(o));
     details.push(format!("Failed results so far: {failed_results}"));
     details.push(format!("Latest result: {}", describe(latest)));
+    details.extend(history.length_line());
+    details.extend(history.hour_line());
     (message, details)
 }
 
@@ -111,6 +191,7 @@ pub fn recovered(
     o: &OutageInfo,
     latest: &ProbeResult,
     failed_results: u32,
+    history: &History,
 ) -> (String, Vec<String>) {
     let took = o
         .duration_secs
@@ -122,6 +203,9 @@ pub fn recovered(
         "Failed results during the outage: {failed_results}"
     ));
     details.push(format!("Latest result: {}", describe(latest)));
+    if let Some(d) = o.duration_secs {
+        details.extend(history.comparison_line(d));
+    }
     (message, details)
 }
 
@@ -231,7 +315,13 @@ mod tests {
 
     #[test]
     fn recovered_matches_the_design_example() {
-        let (m, d) = recovered(&P, &outage(true), &result(Status::Up, Some(200), None), 51);
+        let (m, d) = recovered(
+            &P,
+            &outage(true),
+            &result(Status::Up, Some(200), None),
+            51,
+            &History::default(),
+        );
         assert_eq!(m, "api-flash recovered after 12m 34s (was busy)");
         assert!(
             d.contains(&"Started: 2026-12-04T14:02:11Z".to_string()),
@@ -252,7 +342,7 @@ mod tests {
             Some(503),
             Some("Server overloaded, please try again later."),
         );
-        let (m, _) = opened(&P, &outage(false), &r, 3);
+        let (m, _) = opened(&P, &outage(false), &r, 3, &History::default());
         assert_eq!(
             m,
             "api-flash is unavailable: busy since 14:02 UTC (503 Server overloaded, please try again later.)"
@@ -262,7 +352,7 @@ mod tests {
             Some(200),
             Some("stalled 20s without a token (12 keep-alives)"),
         );
-        let (m, _) = opened(&P, &outage(false), &r, 3);
+        let (m, _) = opened(&P, &outage(false), &r, 3, &History::default());
         assert!(
             m.ends_with("(200 stalled 20s without a token (12 keep-alives))"),
             "{m}"
@@ -271,6 +361,62 @@ mod tests {
         assert_eq!(seen(&r), "connection refused: x");
         let r = result(Status::Down, Some(502), Some("HTTP 502, expected 200-399"));
         assert_eq!(seen(&r), "HTTP 502, expected 200-399");
+    }
+
+    #[test]
+    fn alerts_say_how_long_outages_usually_last() {
+        let h = History {
+            recent_secs: vec![300, 600, 840, 7500],
+            hour: 23,
+            hour_busy_days: 9,
+            hour_days: 28,
+        };
+        assert_eq!(h.median_secs(), Some(720));
+        let r = result(Status::Busy, Some(503), Some("Server busy"));
+        let (m, d) = opened(&P, &outage(false), &r, 3, &h);
+        assert!(
+            m.ends_with("(503 Server busy); outages usually last 12m"),
+            "{m}"
+        );
+        assert!(
+            d.contains(&"Outages in the last 30 days: 4, median 12m, longest 2h 5m".to_string()),
+            "{d:?}"
+        );
+        assert!(
+            d.contains(&"23:00-00:00 UTC was busy on 9 of the last 28 days".to_string()),
+            "{d:?}"
+        );
+
+        // Two past outages: the details give the median, the message does not.
+        let few = History {
+            recent_secs: vec![60, 120],
+            ..h.clone()
+        };
+        let (m, d) = opened(&P, &outage(false), &r, 3, &few);
+        assert!(m.ends_with("(503 Server busy)"), "{m}");
+        assert!(d.iter().any(|l| l.contains("median 1m 30s")), "{d:?}");
+
+        // The recovery compares: 754 s against a median of 720 s.
+        let (m, d) = recovered(
+            &P,
+            &outage(true),
+            &result(Status::Up, Some(200), None),
+            51,
+            &h,
+        );
+        assert_eq!(m, "api-flash recovered after 12m 34s (was busy)");
+        assert!(
+            d.contains(&"This outage was longer than the 30-day median of 12m: longer than 2 of the 4 before it".to_string()),
+            "{d:?}"
+        );
+
+        // No history: nothing is invented.
+        let (_, d) = opened(&P, &outage(false), &r, 3, &History::default());
+        assert!(
+            !d.iter()
+                .any(|l| l.contains("30 days") || l.contains("UTC was busy")),
+            "{d:?}"
+        );
     }
 
     #[test]

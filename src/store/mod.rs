@@ -7,8 +7,17 @@
 
 pub mod outbox;
 pub mod query;
+pub mod recent;
 pub mod record;
+pub mod retention;
+pub mod rollup;
+pub mod stats;
 pub mod writer;
+
+#[cfg(test)]
+mod fixture;
+#[cfg(test)]
+mod plans;
 
 use std::path::Path;
 use std::time::Duration;
@@ -17,10 +26,25 @@ use rusqlite::{Connection, OpenFlags};
 use rusqlite_migration::{M, Migrations};
 
 /// The schema, oldest first. Never edit a released file: add a new one.
-const MIGRATIONS: &[M<'static>] = &[
-    M::up(include_str!("../../migrations/0001_init.sql")),
-    M::up(include_str!("../../migrations/0002_outages_outbox.sql")),
-];
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![
+        M::up(include_str!("../../migrations/0001_init.sql")),
+        M::up(include_str!("../../migrations/0002_outages_outbox.sql")),
+        // Rollups are built from the results already there, in the same
+        // transaction, so an upgraded database never has results without them.
+        M::up_with_hook(include_str!("../../migrations/0003_rollups.sql"), |tx| {
+            Ok(rollup::rebuild_all(tx)?)
+        }),
+    ])
+}
+
+/// The schema version this build writes (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: i64 = 3;
+
+/// A database at most this large is vacuumed once at open to switch on
+/// incremental vacuum (it was created before that was set); a larger one
+/// keeps reusing its free pages but does not shrink.
+const CONVERT_MAX_BYTES: i64 = 64 << 20;
 
 /// How long a statement waits for a lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -75,6 +99,10 @@ pub fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     }
     let mut conn = Connection::open(path).map_err(sqlite(path))?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite(path))?;
+    // Lets retention hand freed pages back. Takes effect only while the file
+    // has no tables yet (or at the next VACUUM), so it comes first.
+    conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")
+        .map_err(sqlite(path))?;
     conn.pragma_update(None, "journal_mode", "WAL")
         .map_err(sqlite(path))?;
     conn.pragma_update(None, "synchronous", "NORMAL")
@@ -82,13 +110,34 @@ pub fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "foreign_keys", "ON")
         .map_err(sqlite(path))?;
     check_version(&conn, path)?;
-    Migrations::from_slice(MIGRATIONS)
+    migrations()
         .to_latest(&mut conn)
         .map_err(|source| StoreError::Migration {
             path: path.display().to_string(),
             source,
         })?;
+    enable_incremental_vacuum(&conn).map_err(sqlite(path))?;
     Ok(conn)
+}
+
+/// Switches a database created without incremental vacuum over to it, if it
+/// is small enough for the one-off VACUUM that takes to be quick.
+fn enable_incremental_vacuum(conn: &Connection) -> rusqlite::Result<()> {
+    let mode: i64 = conn.pragma_query_value(None, "auto_vacuum", |r| r.get(0))?;
+    if mode == 2 {
+        return Ok(());
+    }
+    let pages: i64 = conn.pragma_query_value(None, "page_count", |r| r.get(0))?;
+    let size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
+    if pages.saturating_mul(size) > CONVERT_MAX_BYTES {
+        tracing::info!(
+            "the database predates incremental vacuum and is too large to convert at start; \
+             space freed by retention is reused but the file will not shrink"
+        );
+        return Ok(());
+    }
+    conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
+    conn.execute_batch("VACUUM")
 }
 
 /// Opens the database read-only, for the CLI's queries.
@@ -110,7 +159,7 @@ fn check_version(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     let found: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .map_err(sqlite(path))?;
-    let known = MIGRATIONS.len() as i64;
+    let known = SCHEMA_VERSION;
     if found > known {
         return Err(StoreError::TooNew {
             path: path.display().to_string(),
@@ -127,7 +176,13 @@ mod tests {
 
     #[test]
     fn migrations_are_valid() {
-        assert!(Migrations::from_slice(MIGRATIONS).validate().is_ok());
+        assert!(migrations().validate().is_ok());
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrations().to_latest(&mut conn).unwrap();
+        let v: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
     }
 
     #[test]
@@ -141,6 +196,49 @@ mod tests {
         let e = open_writer(&path).unwrap_err();
         assert!(e.to_string().contains("newer deepseek-watch"), "{e}");
         assert!(matches!(open_reader(&path), Err(StoreError::TooNew { .. })));
+    }
+
+    #[test]
+    fn new_databases_vacuum_incrementally() {
+        let (_dir, conn) = fixture::db();
+        let mode: i64 = conn
+            .pragma_query_value(None, "auto_vacuum", |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, 2);
+    }
+
+    #[test]
+    fn upgrading_builds_rollups_from_existing_results() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(include_str!("../../migrations/0001_init.sql"))
+            .unwrap();
+        conn.execute_batch(include_str!("../../migrations/0002_outages_outbox.sql"))
+            .unwrap();
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        conn.execute_batch(
+            "INSERT INTO probe (id, name, kind, target) VALUES (1, 'web', 'http', 'x');
+             INSERT INTO result (probe_id, at, status, latency_ms) VALUES
+               (1, 3600000, 0, 120), (1, 3660000, 2, 5), (1, 7200000, 0, 80);",
+        )
+        .unwrap();
+        drop(conn);
+        let conn = open_writer(&path).unwrap();
+        let hours: Vec<(i64, i64)> = conn
+            .prepare("SELECT hour, results FROM rollup ORDER BY hour")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(hours, [(1, 2), (2, 1)]);
+        let r = rollup::load(&conn, 1, 1).unwrap().unwrap();
+        assert_eq!(r.usable_failing(), (1, 1));
+        let mode: i64 = conn
+            .pragma_query_value(None, "auto_vacuum", |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, 2, "a small old database is converted");
     }
 
     #[test]

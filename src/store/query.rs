@@ -19,39 +19,90 @@ pub struct ResultFilter {
 }
 
 /// Results matching `f`, oldest first.
+///
+/// Each probe is read on its own along the `(probe, time)` key, newest
+/// first, so `--limit` stops early and no query walks the whole table. With
+/// a status filter, the rollups name the hours that hold that status, so a
+/// rare status over a year reads those hours only.
 pub fn results(conn: &Connection, f: &ResultFilter) -> rusqlite::Result<Vec<ProbeResult>> {
-    let mut sql = String::from(
-        "SELECT p.name, r.at, r.status, r.latency_ms, r.ttft_ms, r.http_status, r.error, r.detail \
-         FROM result r JOIN probe p ON p.id = r.probe_id WHERE 1",
-    );
-    let mut args: Vec<Value> = Vec::new();
-    if let Some(name) = &f.probe {
-        sql.push_str(" AND r.probe_id = (SELECT id FROM probe WHERE name = ?)");
-        args.push(Value::Text(name.clone()));
-    }
-    if let Some(s) = f.since_ms {
-        sql.push_str(" AND r.at >= ?");
-        args.push(Value::Integer(s));
-    }
-    if let Some(u) = f.until_ms {
-        sql.push_str(" AND r.at < ?");
-        args.push(Value::Integer(u));
-    }
-    if let Some(st) = f.status {
-        sql.push_str(" AND r.status = ?");
-        args.push(Value::Integer(i64::from(st.code())));
-    }
-    sql.push_str(" ORDER BY r.at DESC");
-    if let Some(n) = f.limit {
-        sql.push_str(" LIMIT ?");
-        args.push(Value::Integer(i64::try_from(n).unwrap_or(i64::MAX)));
-    }
-    let mut stmt = conn.prepare(&sql)?;
-    let mut rows: Vec<ProbeResult> = stmt
-        .query_map(params_from_iter(args), row_to_result)?
+    let probes: Vec<(i64, String)> = conn
+        .prepare_cached("SELECT id, name FROM probe WHERE ?1 IS NULL OR name = ?1")?
+        .query_map([&f.probe], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
+    let since = f.since_ms.unwrap_or(i64::MIN);
+    let until = f.until_ms.unwrap_or(i64::MAX);
+    let limit = f.limit.unwrap_or(usize::MAX);
+    let prune = f.status.is_some() && super::stats::ready(conn)?;
+    let mut rows: Vec<ProbeResult> = Vec::new();
+    for (id, name) in probes {
+        let ranges = match f.status {
+            Some(st) if prune => status_ranges(conn, id, st, since, until)?,
+            _ => vec![(since, until)],
+        };
+        let mut got = 0;
+        for (lo, hi) in ranges {
+            if got >= limit {
+                break;
+            }
+            let left = i64::try_from(limit - got).unwrap_or(i64::MAX);
+            let mut stmt = conn.prepare_cached(
+                "SELECT ?4, at, status, latency_ms, ttft_ms, http_status, error, detail FROM result \
+                 WHERE probe_id = ?1 AND at >= ?2 AND at < ?3 AND (?5 IS NULL OR status = ?5) \
+                 ORDER BY at DESC LIMIT ?6",
+            )?;
+            let code = f.status.map(|s| i64::from(s.code()));
+            let before = rows.len();
+            for row in stmt.query_map(
+                rusqlite::params![id, lo, hi, name, code, left],
+                row_to_result,
+            )? {
+                rows.push(row?);
+            }
+            got += rows.len() - before;
+        }
+    }
+    // Newest first across probes, keep the limit, then oldest first.
+    rows.sort_by(|a, b| b.at.cmp(&a.at).then_with(|| a.probe.cmp(&b.probe)));
+    rows.truncate(limit);
     rows.reverse();
     Ok(rows)
+}
+
+/// The spans within `[since, until)` whose hours hold results of `status`,
+/// newest first, consecutive hours merged.
+fn status_ranges(
+    conn: &Connection,
+    id: i64,
+    status: Status,
+    since: i64,
+    until: i64,
+) -> rusqlite::Result<Vec<(i64, i64)>> {
+    use super::rollup::{HOUR_MS, hour_of};
+    let mut stmt = conn.prepare_cached(
+        "SELECT hour, data FROM rollup WHERE probe_id = ?1 AND hour >= ?2 AND hour <= ?3 ORDER BY hour DESC",
+    )?;
+    let mut rows = stmt.query(rusqlite::params![
+        id,
+        hour_of(since),
+        hour_of(until.saturating_sub(1))
+    ])?;
+    let mut ranges: Vec<(i64, i64)> = Vec::new();
+    while let Some(row) = rows.next()? {
+        let hour: i64 = row.get(0)?;
+        let data = row.get_ref(1)?.as_blob()?;
+        if super::rollup::count_in(data, status).map_err(super::rollup::sql_error)? == 0 {
+            continue;
+        }
+        let (lo, hi) = (hour * HOUR_MS, (hour + 1) * HOUR_MS);
+        match ranges.last_mut() {
+            Some(last) if last.0 == hi => last.0 = lo,
+            _ => ranges.push((lo, hi)),
+        }
+    }
+    Ok(ranges
+        .into_iter()
+        .map(|(lo, hi)| (lo.max(since), hi.min(until)))
+        .collect())
 }
 
 fn row_to_result(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProbeResult> {

@@ -4,9 +4,10 @@
 
 use std::collections::HashMap;
 
-use chrono::Utc;
 use rusqlite::{OptionalExtension, Transaction, params};
 
+use super::recent;
+use super::rollup;
 use super::writer::ProbeMeta;
 use crate::event::EventKind;
 use crate::notify::message::{self, ProbeRef};
@@ -49,12 +50,15 @@ pub struct Routing {
     pub channels: Vec<ChannelRoute>,
 }
 
-/// Writes `rec` for probe `probe_id`. Returns how many outbox rows it added.
+/// Writes `rec` for probe `probe_id` and counts it in `rollups` (which the
+/// caller flushes in the same transaction). Returns how many outbox rows it
+/// added.
 pub fn write(
     tx: &Transaction<'_>,
     probe_id: i64,
     rec: &Recorded,
     routing: &Routing,
+    rollups: &mut rollup::Batch,
 ) -> rusqlite::Result<usize> {
     let r = &rec.result;
     let mut insert = tx.prepare_cached(
@@ -77,6 +81,7 @@ pub fn write(
     {
         at += 1;
     }
+    rollups.add(probe_id, at, r.status, r.latency_ms);
     let state = serde_json::to_string(&rec.state)
         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
     tx.prepare_cached(
@@ -105,7 +110,9 @@ fn apply(
     routing: &Routing,
 ) -> rusqlite::Result<usize> {
     let r = &rec.result;
-    let now = Utc::now();
+    // The event happened when the result was observed, not when the writer
+    // got to it (a backlog, or a history import, must not re-date it).
+    let now = r.at;
     let meta = routing
         .probes
         .get(&r.probe)
@@ -147,7 +154,8 @@ fn apply(
                 }
             };
             let o = info(id, *started_ms, None, *cause);
-            let text = message::opened(&p, &o, r, *failed_results);
+            let past = recent::history(tx, probe_id, *started_ms, Some(id))?;
+            let text = message::opened(&p, &o, r, *failed_results, &past);
             (EventKind::Outage, Some(o), text)
         }
         Change::Extended {
@@ -175,7 +183,8 @@ fn apply(
             )?
             .execute(params![id, ended_ms, cause.code(), failed_results])?;
             let o = info(id, *started_ms, Some(*ended_ms), *cause);
-            let text = message::recovered(&p, &o, r, *failed_results);
+            let past = recent::history(tx, probe_id, *started_ms, Some(id))?;
+            let text = message::recovered(&p, &o, r, *failed_results, &past);
             (EventKind::Recovered, Some(o), text)
         }
         Change::Reminder { started_ms, cause } => {

@@ -17,6 +17,8 @@ use tokio::sync::{Notify, oneshot};
 
 use super::outbox::{self, Attempt, Due};
 use super::record::{self, ChannelRoute, Recorded, Routing};
+use super::retention::Retention;
+use super::rollup;
 use crate::outage::TrackerState;
 
 /// Most results written in one transaction.
@@ -39,6 +41,7 @@ enum Command {
     Due(i64, Reply<Due>),
     Attempted(Attempt, Reply<()>),
     Flush(oneshot::Sender<()>),
+    Retain(Duration),
 }
 
 /// Handle to the writer thread. Cloneable; the thread ends once every handle
@@ -84,6 +87,7 @@ impl Writer {
             ids: HashMap::new(),
             routing: Routing::default(),
             outbox: outbox.clone(),
+            retention: None,
         };
         state
             .configure(probes, channels)
@@ -141,6 +145,15 @@ impl Writer {
         self.ask(|r| Command::Attempted(a, r)).await
     }
 
+    /// Keeps raw results for `keep`, deleting older ones in small batches
+    /// while the writer is idle (rollups stay for ever). Without this call
+    /// nothing is deleted.
+    pub fn retain(&self, keep: Duration) {
+        if self.tx.send(Command::Retain(keep)).is_err() {
+            tracing::error!("database writer has stopped; retention not set");
+        }
+    }
+
     /// Resolves once everything queued before it is written.
     pub async fn flush(&self) {
         let (tx, rx) = oneshot::channel();
@@ -165,6 +178,7 @@ struct State {
     ids: HashMap<String, i64>,
     routing: Routing,
     outbox: Arc<Notify>,
+    retention: Option<Retention>,
 }
 
 impl State {
@@ -174,10 +188,21 @@ impl State {
         let mut backoff = Duration::from_millis(100);
         loop {
             if batch.is_empty() && waiters.is_empty() {
-                // Idle: wake up now and then so the heartbeat shows we are alive.
-                match rx.recv_timeout(Duration::from_secs(1)) {
+                // Idle: wake up now and then so the heartbeat shows we are
+                // alive, and do housekeeping one short step at a time, so a
+                // result that arrives waits for one step at most.
+                let due = self.retention.as_ref().is_some_and(|r| r.due(now_ms()));
+                let wait = if due {
+                    Duration::ZERO
+                } else {
+                    Duration::from_secs(1)
+                };
+                match rx.recv_timeout(wait) {
                     Ok(cmd) => self.accept(cmd, &mut batch, &mut waiters),
                     Err(mpsc::RecvTimeoutError::Timeout) => {
+                        if let Some(r) = &mut self.retention {
+                            r.step(&self.conn, now_ms());
+                        }
                         beat.store(now_ms(), Ordering::Relaxed);
                         continue;
                     }
@@ -253,6 +278,10 @@ impl State {
                 waiters.push(w);
                 return;
             }
+            Command::Retain(keep) => {
+                self.retention = Some(Retention::new(keep, now_ms()));
+                return;
+            }
             other => other,
         };
         if !batch.is_empty() {
@@ -283,7 +312,7 @@ impl State {
                 let _ =
                     reply.send(outbox::record_attempt(&self.conn, &a).map_err(|e| e.to_string()));
             }
-            Command::Record(_) | Command::Flush(_) => {}
+            Command::Record(_) | Command::Flush(_) | Command::Retain(_) => {}
         }
     }
 
@@ -342,9 +371,11 @@ impl State {
             .collect::<rusqlite::Result<Vec<_>>>()?;
         let tx = self.conn.transaction()?;
         let mut queued = 0;
+        let mut rollups = rollup::Batch::default();
         for (rec, id) in batch.iter().zip(ids) {
-            queued += record::write(&tx, id, rec, &self.routing)?;
+            queued += record::write(&tx, id, rec, &self.routing, &mut rollups)?;
         }
+        rollups.flush(&tx)?;
         tx.commit()?;
         Ok(queued)
     }
@@ -352,4 +383,66 @@ impl State {
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::super::fixture;
+    use super::*;
+    use crate::result::{ProbeResult, Status};
+
+    fn result(at_ms: i64) -> Recorded {
+        Recorded {
+            result: ProbeResult {
+                probe: "web".into(),
+                at: chrono::Utc.timestamp_millis_opt(at_ms).unwrap(),
+                status: Status::Up,
+                latency_ms: Some(100),
+                ttft_ms: None,
+                http_status: Some(200),
+                error: None,
+                detail: None,
+            },
+            state: TrackerState::default(),
+            changes: vec![],
+        }
+    }
+
+    #[tokio::test]
+    async fn retention_runs_between_batches_while_results_keep_coming() {
+        let (dir, mut conn) = fixture::db();
+        let now = now_ms();
+        let old: Vec<_> = (0..12_000)
+            .map(|i| (now - 3 * 86_400_000 + i * 1000, Status::Up, Some(100)))
+            .collect();
+        fixture::write(&mut conn, "web", &old);
+        let meta = ProbeMeta {
+            name: "web".into(),
+            kind: "http".into(),
+            target: "x".into(),
+        };
+        let (writer, thread) = Writer::spawn(conn, &[meta], vec![]).unwrap();
+        writer.retain(Duration::from_secs(86_400));
+        let reader = super::super::open_reader(&dir.path().join("h.db")).unwrap();
+        let count = |sql: &str| -> i64 { reader.query_row(sql, [], |r| r.get(0)).unwrap() };
+        let mut sent = 0;
+        let start = std::time::Instant::now();
+        while count("SELECT count(*) FROM result") != sent {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "old results still there"
+            );
+            writer.record(result(now + sent));
+            sent += 1;
+            writer.flush().await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        drop(writer);
+        thread.join().await;
+        // Every new result is there, and the rollups still count the old ones.
+        assert_eq!(count("SELECT count(*) FROM result"), sent);
+        assert_eq!(count("SELECT sum(results) FROM rollup"), 12_000 + sent);
+    }
 }
