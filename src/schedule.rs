@@ -62,7 +62,10 @@ impl Schedule {
 
     pub fn describe(&self) -> String {
         match self {
-            Schedule::Every(d) => format!("every {}", humantime::format_duration(*d)),
+            Schedule::Every(d) => format!(
+                "every {}",
+                crate::notify::message::duration(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+            ),
             Schedule::Cron { expr, .. } => format!("cron \"{expr}\""),
         }
     }

@@ -179,12 +179,25 @@ pub enum ConfigSource {
 /// an error (a typo in a path must not silently monitor the defaults); the
 /// system path falling back to the built-in default is not.
 pub fn load(source: &ConfigSource) -> Result<Config, ConfigError> {
+    load_with(source, Secrets::Read)
+}
+
+/// Whether loading follows secret references or only checks them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Secrets {
+    Read,
+    /// For the history commands: they read the database, never a secret.
+    /// Secrets come out empty.
+    Skip,
+}
+
+pub fn load_with(source: &ConfigSource, secrets: Secrets) -> Result<Config, ConfigError> {
     match source {
-        ConfigSource::Explicit(path) => load_file(path),
+        ConfigSource::Explicit(path) => load_file_with(path, secrets),
         ConfigSource::System => {
             let path = Path::new(SYSTEM_CONFIG);
             if path.exists() {
-                load_file(path)
+                load_file_with(path, secrets)
             } else {
                 builtin_default()
             }
@@ -193,6 +206,10 @@ pub fn load(source: &ConfigSource) -> Result<Config, ConfigError> {
 }
 
 pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
+    load_file_with(path, Secrets::Read)
+}
+
+fn load_file_with(path: &Path, secrets: Secrets) -> Result<Config, ConfigError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
         file: file.clone(),
@@ -201,12 +218,16 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
             "cannot read the config file: {e}; check the path given to --config or $DEEPSEEK_WATCH_CONFIG"
         ),
     })?;
-    parse(&text, Some(path))
+    parse_with(&text, Some(path), secrets)
 }
 
 /// Parses and validates config text. `path` names the file in errors and
 /// anchors relative secret files.
 pub fn parse(text: &str, path: Option<&Path>) -> Result<Config, ConfigError> {
+    parse_with(text, path, Secrets::Read)
+}
+
+fn parse_with(text: &str, path: Option<&Path>, secrets: Secrets) -> Result<Config, ConfigError> {
     let file = path.map_or_else(|| "(config)".to_string(), |p| p.display().to_string());
     let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError {
         file: file.clone(),
@@ -219,6 +240,7 @@ pub fn parse(text: &str, path: Option<&Path>) -> Result<Config, ConfigError> {
     Validator {
         file,
         dir: path.and_then(Path::parent).map(Path::to_path_buf),
+        read_secrets: secrets == Secrets::Read,
     }
     .config(raw, path.map(Path::to_path_buf))
 }
@@ -281,6 +303,7 @@ struct Timing {
 struct Validator {
     file: String,
     dir: Option<PathBuf>,
+    read_secrets: bool,
 }
 
 impl Validator {
@@ -312,7 +335,7 @@ impl Validator {
     }
 
     fn secret(&self, key: &str, value: &toml::Value) -> Result<Secret, ConfigError> {
-        secret::resolve(value, self.dir.as_deref()).map_err(|m| self.err(key, m))
+        secret::resolve(value, self.dir.as_deref(), self.read_secrets).map_err(|m| self.err(key, m))
     }
 
     fn url(&self, key: &str, value: &str) -> Result<String, ConfigError> {
@@ -910,14 +933,19 @@ impl Validator {
 
 /// `$STATE_DIRECTORY/history.db` under systemd, else `./deepseek-watch.db`.
 fn default_db_path() -> PathBuf {
-    match std::env::var_os("STATE_DIRECTORY") {
-        // systemd may pass several directories separated by ':'; the first is ours.
-        Some(dirs) => {
-            let dirs = dirs.to_string_lossy().to_string();
-            let first = dirs.split(':').next().unwrap_or_default();
-            PathBuf::from(first).join("history.db")
-        }
-        None => PathBuf::from("./deepseek-watch.db"),
+    db_path_in(std::env::var_os("STATE_DIRECTORY").as_deref())
+}
+
+/// The default database path given `$STATE_DIRECTORY` (set by systemd for
+/// `StateDirectory=`); apart from [`default_db_path`] so it can be tested
+/// without changing the process environment.
+fn db_path_in(state_directory: Option<&std::ffi::OsStr>) -> PathBuf {
+    let dirs = state_directory.map(|d| d.to_string_lossy().to_string());
+    // systemd passes several directories separated by ':' when the unit
+    // names several; the first is ours. An empty value is no directory.
+    match dirs.as_deref().and_then(|d| d.split(':').next()) {
+        Some(first) if !first.is_empty() => PathBuf::from(first).join("history.db"),
+        _ => PathBuf::from("./deepseek-watch.db"),
     }
 }
 

@@ -34,7 +34,15 @@ impl std::fmt::Debug for Secret {
 
 /// Reads a secret reference `{ env = "…" } | { file = "…" } | { credential = "…" }`.
 /// The error says what to write instead.
-pub fn resolve(value: &toml::Value, config_dir: Option<&Path>) -> Result<Secret, String> {
+///
+/// With `read` false the reference is checked but not followed: commands
+/// that only read the history need no secrets, and must work from a shell
+/// that lacks the service's `$CREDENTIALS_DIRECTORY` or environment.
+pub fn resolve(
+    value: &toml::Value,
+    config_dir: Option<&Path>,
+    read: bool,
+) -> Result<Secret, String> {
     let table = match value {
         toml::Value::Table(t) => t,
         toml::Value::String(_) => {
@@ -62,6 +70,12 @@ pub fn resolve(value: &toml::Value, config_dir: Option<&Path>) -> Result<Secret,
     let name = name
         .as_str()
         .ok_or_else(|| format!("`{source}` takes a string"))?;
+    if !read && matches!(source.as_str(), "env" | "file" | "credential") {
+        return Ok(Secret::new(
+            String::new(),
+            format!("{source} {name}, not read"),
+        ));
+    }
     let secret = match source.as_str() {
         "env" => {
             let v = std::env::var(name).map_err(|_| {
@@ -125,21 +139,33 @@ mod tests {
     fn file_secret_is_trimmed_and_relative_to_the_config() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("key"), "sk-abc\n").unwrap();
-        let s = resolve(&table(r#"{ file = "key" }"#), Some(dir.path())).unwrap();
+        let s = resolve(&table(r#"{ file = "key" }"#), Some(dir.path()), true).unwrap();
         assert_eq!(s.expose(), "sk-abc");
     }
 
     #[test]
     fn errors_say_what_to_do() {
-        let e = resolve(&table(r#""sk-inline""#), None).unwrap_err();
+        let e = resolve(&table(r#""sk-inline""#), None, true).unwrap_err();
         assert!(e.contains("env ="), "{e}");
-        let e = resolve(&table(r#"{ env = "DSW_TEST_SURELY_UNSET" }"#), None).unwrap_err();
+        let e = resolve(&table(r#"{ env = "DSW_TEST_SURELY_UNSET" }"#), None, true).unwrap_err();
         assert!(e.contains("DSW_TEST_SURELY_UNSET is not set"), "{e}");
-        let e = resolve(&table(r#"{ file = "/nonexistent/x" }"#), None).unwrap_err();
+        let e = resolve(&table(r#"{ file = "/nonexistent/x" }"#), None, true).unwrap_err();
         assert!(e.contains("/nonexistent/x"), "{e}");
-        let e = resolve(&table(r#"{ vault = "x" }"#), None).unwrap_err();
+        let e = resolve(&table(r#"{ vault = "x" }"#), None, true).unwrap_err();
         assert!(e.contains("unknown secret source"), "{e}");
-        let e = resolve(&table(r#"{ env = "A", file = "B" }"#), None).unwrap_err();
+        let e = resolve(&table(r#"{ env = "A", file = "B" }"#), None, true).unwrap_err();
         assert!(e.contains("exactly one"), "{e}");
+    }
+
+    #[test]
+    fn unread_secrets_are_checked_but_not_followed() {
+        let s = resolve(&table(r#"{ env = "DSW_TEST_SURELY_UNSET" }"#), None, false).unwrap();
+        assert_eq!(s.expose(), "");
+        assert!(resolve(&table(r#"{ credential = "k" }"#), None, false).is_ok());
+        // A malformed reference is still an error.
+        let e = resolve(&table(r#""sk-inline""#), None, false).unwrap_err();
+        assert!(e.contains("env ="), "{e}");
+        let e = resolve(&table(r#"{ vault = "x" }"#), None, false).unwrap_err();
+        assert!(e.contains("unknown secret source"), "{e}");
     }
 }

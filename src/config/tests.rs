@@ -282,3 +282,37 @@ fn missing_explicit_file_is_an_error() {
     assert!(e.to_string().contains("/nonexistent/dsw.toml"), "{e}");
     assert!(e.message.contains("--config"), "{e}");
 }
+
+#[test]
+fn the_default_database_lives_in_the_systemd_state_directory() {
+    use std::ffi::OsStr;
+    assert_eq!(
+        db_path_in(Some(OsStr::new("/var/lib/deepseek-watch"))),
+        Path::new("/var/lib/deepseek-watch/history.db")
+    );
+    // Several StateDirectory= entries: the first is ours.
+    assert_eq!(
+        db_path_in(Some(OsStr::new("/var/lib/a:/var/lib/b"))),
+        Path::new("/var/lib/a/history.db")
+    );
+    assert_eq!(db_path_in(None), Path::new("./deepseek-watch.db"));
+    assert_eq!(
+        db_path_in(Some(OsStr::new(""))),
+        Path::new("./deepseek-watch.db")
+    );
+}
+
+#[test]
+fn the_example_config_keeps_history_where_the_systemd_unit_can_write() {
+    // The package installs config.example.toml as the system config; the unit
+    // (ProtectSystem=strict) can write only its StateDirectory=.
+    let unit = include_str!("../../systemd/deepseek-watch.service");
+    assert!(unit.contains("\nStateDirectory=deepseek-watch\n"));
+    assert!(unit.contains("\nProtectSystem=strict\n"));
+    let text = include_str!("../../config.example.toml");
+    assert!(
+        text.contains("\npath = \"/var/lib/deepseek-watch/history.db\"\n"),
+        "config.example.toml [storage] path must be in /var/lib/deepseek-watch/"
+    );
+    assert!(unit.contains(&format!("--config {SYSTEM_CONFIG} run\n")));
+}
