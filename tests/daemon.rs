@@ -275,3 +275,43 @@ fn config_check_summarises_without_showing_secrets() {
         "{err}"
     );
 }
+
+#[test]
+fn history_commands_need_no_secrets() {
+    // The service reads its key through systemd credentials; a shell querying
+    // the same history has none, and must not need them.
+    let ds = DeepSeek::start_in_thread();
+    let body = format!(
+        "[connectivity]\ncanaries = []\n\n[[probe]]\nname = \"web\"\nkind = \"http\"\nurl = \"{}\"\n\n\
+         [[probe]]\nname = \"api\"\nkind = \"models\"\nbase_url = \"{}\"\napi_key = {{ credential = \"deepseek-api-key\" }}\n",
+        ds.url("/"),
+        ds.url("")
+    );
+    let setup = Setup::new(&body);
+    let out = setup
+        .cmd()
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .args(["check", "web"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "probing needs the key");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("CREDENTIALS_DIRECTORY"));
+    for args in [
+        &["status"][..],
+        &["results"],
+        &["outages"],
+        &["stats"],
+        &["notifications"],
+    ] {
+        let out = setup
+            .cmd()
+            .env_remove("CREDENTIALS_DIRECTORY")
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        // No database yet (exit 1, "deepseek-watch run"), but no secret error.
+        assert!(!err.contains("CREDENTIALS_DIRECTORY"), "{args:?}: {err}");
+        assert_ne!(out.status.code(), Some(2), "{args:?}: {err}");
+    }
+}

@@ -4,6 +4,15 @@
 
 use crate::config::{ChannelKind, Config, ProbeKind};
 
+/// "90d", "30s", "1h 30m": how people write durations (humantime would say
+/// "2months 29days 2h 52m 48s" for 90 days). Sub-second parts only if any.
+fn span(d: std::time::Duration) -> String {
+    if d.subsec_millis() != 0 {
+        return format!("{}ms", d.as_millis());
+    }
+    crate::notify::message::duration(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
 pub fn run(cfg: &Config) {
     print!("{}", summary(cfg));
 }
@@ -18,7 +27,7 @@ pub fn summary(cfg: &Config) -> String {
     out.push_str(&format!(
         "database:  {} (raw results kept {})\n",
         cfg.storage.path.display(),
-        humantime::format_duration(cfg.storage.retention)
+        span(cfg.storage.retention)
     ));
     if cfg.canaries.is_empty() {
         out.push_str("canaries:  none (offline detection is off)\n");
@@ -43,12 +52,12 @@ pub fn summary(cfg: &Config) -> String {
             p.kind_name(),
             p.schedule.describe(),
             p.target(),
-            humantime::format_duration(p.timeout),
-            humantime::format_duration(p.stall_timeout),
-            humantime::format_duration(p.slow_threshold),
+            span(p.timeout),
+            span(p.stall_timeout),
+            span(p.slow_threshold),
             p.failure_threshold,
             p.success_threshold,
-            humantime::format_duration(p.outage_interval),
+            span(p.outage_interval),
             key,
         ));
     }

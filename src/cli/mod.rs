@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{self, Config, ConfigError, ConfigSource};
+use crate::config::{self, Config, ConfigError, ConfigSource, Secrets};
 pub use output::Format;
 
 #[derive(Debug, Parser)]
@@ -189,7 +189,17 @@ pub fn load_config(cli: &Cli) -> Result<Config, ConfigError> {
         Some(p) => ConfigSource::Explicit(p.clone()),
         None => ConfigSource::System,
     };
-    config::load(&source)
+    // The history commands read the database only: they must work from a
+    // shell that cannot see the service's credentials or environment.
+    let secrets = match cli.command {
+        Command::Status { .. }
+        | Command::Results(_)
+        | Command::Outages(_)
+        | Command::Stats(_)
+        | Command::Notifications(_) => Secrets::Skip,
+        _ => Secrets::Read,
+    };
+    config::load_with(&source, secrets)
 }
 
 /// Runs the parsed command; returns the exit code.
