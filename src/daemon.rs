@@ -54,9 +54,15 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
     let path = config.storage.path.clone();
-    let conn = tokio::task::spawn_blocking(move || store::open_writer(&path))
-        .await
-        .context("database open task failed")??;
+    let mut open = tokio::task::spawn_blocking(move || store::open_writer(&path));
+    // While a migration runs, keep asking systemd for more start-up time.
+    let mut extend = tokio::time::interval(Duration::from_secs(10));
+    let conn = loop {
+        tokio::select! {
+            opened = &mut open => break opened.context("database open task failed")??,
+            _ = extend.tick() => service::extend_timeout(Duration::from_secs(30)),
+        }
+    };
     let metas: Vec<ProbeMeta> = config.probes.iter().map(probe_meta).collect();
     let (writer, writer_thread) =
         Writer::spawn(conn, &metas, routes(&config)).map_err(anyhow::Error::msg)?;

@@ -48,6 +48,17 @@ pub fn stopping() {
     ]);
 }
 
+/// Asks for `by` more start-up time: opening the database may run a schema
+/// migration, which on a big history and a slow disk can outlast
+/// `TimeoutStartSec=`; killed mid-way it would roll back and start over.
+pub fn extend_timeout(by: Duration) {
+    let usec = u32::try_from(by.as_micros()).unwrap_or(u32::MAX);
+    send(&[
+        NotifyState::ExtendTimeoutUsec(usec),
+        NotifyState::Status("opening the database (upgrading its schema if needed)"),
+    ]);
+}
+
 pub fn watchdog() {
     send(&[NotifyState::Watchdog]);
 }

@@ -10,7 +10,7 @@ use chrono::TimeZone;
 use common::{Daemon, DeepSeek, Reply, Setup};
 use deepseek_watch::outage::TrackerState;
 use deepseek_watch::result::{ProbeResult, Status};
-use deepseek_watch::store::{self, record, retention, rollup};
+use deepseek_watch::store::{self, note, record, retention, rollup};
 use serde_json::Value;
 
 fn json(setup: &Setup, args: &[&str]) -> Value {
@@ -183,6 +183,7 @@ fn write(conn: &mut rusqlite::Connection, name: &str, rows: &[(i64, Status, Opti
         .unwrap();
     let tx = conn.transaction().unwrap();
     let mut batch = rollup::Batch::default();
+    let mut notes = note::Notes::default();
     for (at, status, latency) in rows {
         let rec = record::Recorded {
             result: ProbeResult {
@@ -198,7 +199,15 @@ fn write(conn: &mut rusqlite::Connection, name: &str, rows: &[(i64, Status, Opti
             state: TrackerState::default(),
             changes: vec![],
         };
-        record::write(&tx, id, &rec, &record::Routing::default(), &mut batch).unwrap();
+        record::write(
+            &tx,
+            id,
+            &rec,
+            &record::Routing::default(),
+            &mut batch,
+            &mut notes,
+        )
+        .unwrap();
     }
     batch.flush(&tx).unwrap();
     tx.commit().unwrap();

@@ -4,6 +4,7 @@
 use chrono::TimeZone;
 use rusqlite::{Connection, params};
 
+use super::note::Notes;
 use super::record::{self, Recorded, Routing};
 use super::rollup;
 use crate::result::{ProbeResult, Status};
@@ -31,6 +32,7 @@ pub fn write(conn: &mut Connection, name: &str, rows: &[(i64, Status, Option<u32
     let id = probe(conn, name);
     let tx = conn.transaction().unwrap();
     let mut batch = rollup::Batch::default();
+    let mut notes = Notes::default();
     for (at, status, latency) in rows {
         let rec = Recorded {
             result: ProbeResult {
@@ -46,7 +48,7 @@ pub fn write(conn: &mut Connection, name: &str, rows: &[(i64, Status, Option<u32
             state: Default::default(),
             changes: vec![],
         };
-        record::write(&tx, id, &rec, &Routing::default(), &mut batch).unwrap();
+        record::write(&tx, id, &rec, &Routing::default(), &mut batch, &mut notes).unwrap();
     }
     batch.flush(&tx).unwrap();
     tx.commit().unwrap();

@@ -5,6 +5,7 @@
 //! writer ([`writer::Writer`], on its own thread); the CLI opens the file
 //! read-only and, thanks to WAL, never blocks it.
 
+pub mod note;
 pub mod outbox;
 pub mod query;
 pub mod recent;
@@ -35,11 +36,14 @@ fn migrations() -> Migrations<'static> {
         M::up_with_hook(include_str!("../../migrations/0003_rollups.sql"), |tx| {
             Ok(rollup::rebuild_all(tx)?)
         }),
+        // Rewrites every result once (error and detail become a note id):
+        // about 16 s for a year of ten probes.
+        M::up(include_str!("../../migrations/0004_notes.sql")),
     ])
 }
 
 /// The schema version this build writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// A database at most this large is vacuumed once at open to switch on
 /// incremental vacuum (it was created before that was set); a larger one
@@ -239,6 +243,120 @@ mod tests {
             .pragma_query_value(None, "auto_vacuum", |r| r.get(0))
             .unwrap();
         assert_eq!(mode, 2, "a small old database is converted");
+    }
+
+    /// A database of schema 3 kept error and detail as text in each row.
+    fn schema_3_with_texts(path: &Path) {
+        let conn = Connection::open(path).unwrap();
+        conn.execute_batch(include_str!("../../migrations/0001_init.sql"))
+            .unwrap();
+        conn.execute_batch(include_str!("../../migrations/0002_outages_outbox.sql"))
+            .unwrap();
+        conn.execute_batch(include_str!("../../migrations/0003_rollups.sql"))
+            .unwrap();
+        conn.pragma_update(None, "user_version", 3).unwrap();
+        conn.execute_batch(
+            "INSERT INTO probe (id, name, kind, target) VALUES (1, 'api', 'chat', 'x'), (2, 'web', 'http', 'y');
+             INSERT INTO result (probe_id, at, status, latency_ms, ttft_ms, http_status, error, detail) VALUES
+               (1, 1000, 0, 120, 300, 200, NULL, 'deepseek-flash 2 tokens 41 tok/s'),
+               (1, 2000, 2, 15, NULL, 503, 'Server overloaded, please try again later.', NULL),
+               (1, 3000, 4, 90, 95, 200, 'stream cut after 1 token: connection reset by peer', 'deepseek-flash 1 token'),
+               (1, 4000, 0, 110, 280, 200, NULL, 'deepseek-flash 2 tokens 41 tok/s'),
+               (1, 5000, 0, 100, 250, 200, NULL, ''),
+               (2, 1500, 0, 300, NULL, 200, NULL, NULL),
+               (2, 2500, 2, 20, NULL, 503, 'Server overloaded, please try again later.', NULL),
+               (2, 3500, 2, 20, NULL, 503, 'Server overloaded, please try again later.', NULL);",
+        )
+        .unwrap();
+    }
+
+    /// Every result, as `deepseek-watch results` reads it.
+    fn all_results(conn: &Connection) -> Vec<crate::result::ProbeResult> {
+        query::results(conn, &query::ResultFilter::default()).unwrap()
+    }
+
+    #[test]
+    fn upgrading_moves_texts_into_notes_and_reads_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        schema_3_with_texts(&path);
+        // The CLI reads a database the daemon has not upgraded yet.
+        let before = all_results(&open_reader(&path).unwrap());
+        assert_eq!(before.len(), 8);
+        let words = |rs: &[crate::result::ProbeResult]| -> Vec<(Option<String>, Option<String>)> {
+            rs.iter()
+                .map(|r| (r.error.clone(), r.detail.clone()))
+                .collect()
+        };
+        assert_eq!(
+            words(&before[..3]),
+            [
+                (None, Some("deepseek-flash 2 tokens 41 tok/s".into())),
+                (None, None),
+                (
+                    Some("Server overloaded, please try again later.".into()),
+                    None
+                ),
+            ]
+        );
+
+        let conn = open_writer(&path).unwrap();
+        let after = all_results(&conn);
+        assert_eq!(
+            serde_json::to_value(&after).unwrap(),
+            serde_json::to_value(&before).unwrap()
+        );
+        // One note per distinct pair, the most frequent first.
+        let notes: Vec<(i64, Option<String>, Option<String>)> = conn
+            .prepare("SELECT id, error, detail FROM note ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(notes.len(), 4);
+        assert_eq!(
+            notes[0],
+            (
+                1,
+                Some("Server overloaded, please try again later.".into()),
+                None
+            )
+        );
+        let untold: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM result WHERE note_id IS NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(untold, 1);
+        // New results share the notes the upgrade made.
+        drop(conn);
+        let mut conn = open_writer(&path).unwrap();
+        let tx = conn.transaction().unwrap();
+        let rec = record::Recorded {
+            result: crate::result::ProbeResult {
+                at: query::from_ms(6000),
+                ..before[7].clone()
+            },
+            state: Default::default(),
+            changes: vec![],
+        };
+        let mut batch = rollup::Batch::default();
+        let mut notes = note::Notes::default();
+        record::write(&tx, 2, &rec, &Default::default(), &mut batch, &mut notes).unwrap();
+        batch.flush(&tx).unwrap();
+        tx.commit().unwrap();
+        let count: i64 = conn
+            .query_row("SELECT count(*) FROM note", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(count, 4);
+        let last = all_results(&conn).pop().unwrap();
+        assert_eq!(
+            (last.error, last.detail),
+            (before[7].error.clone(), before[7].detail.clone())
+        );
     }
 
     #[test]

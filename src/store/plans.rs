@@ -10,7 +10,7 @@ use rusqlite::Connection;
 use rusqlite::trace::{TraceEvent, TraceEventCodes};
 
 use super::fixture::{self, ms};
-use super::{query, retention, stats};
+use super::{note, query, record, retention, rollup, stats};
 use crate::result::Status;
 
 thread_local! {
@@ -44,13 +44,13 @@ fn plan(conn: &Connection, sql: &str) -> Vec<String> {
 }
 
 /// A full scan of a big table: `SCAN result`, `SCAN r` (its alias), or the
-/// same of `rollup`, with or without a covering index.
+/// same of `rollup` or `note`, with or without a covering index.
 fn full_scan(line: &str) -> bool {
     let Some(rest) = line.strip_prefix("SCAN ") else {
         return false;
     };
     let table = rest.split_whitespace().next().unwrap_or("");
-    matches!(table, "result" | "r" | "rollup" | "ru")
+    matches!(table, "result" | "r" | "rollup" | "ru" | "note" | "n")
 }
 
 fn populated() -> (tempfile::TempDir, Connection) {
@@ -129,6 +129,34 @@ fn history_queries_never_scan_results_or_rollups() {
     }));
     sqls.extend(capture(&mut conn, |c| {
         retention::delete_batch(c, 1, t0 + 3_600_000).unwrap();
+    }));
+    // The writer's statements that read: a result's note, found or added.
+    sqls.extend(capture(&mut conn, |c| {
+        let tx = c.unchecked_transaction().unwrap();
+        let mut batch = rollup::Batch::default();
+        let mut notes = note::Notes::default();
+        for (i, (error, detail)) in [(None, Some("2 models")), (Some("busy"), None)]
+            .into_iter()
+            .enumerate()
+        {
+            let rec = record::Recorded {
+                result: crate::result::ProbeResult {
+                    probe: "api".into(),
+                    at: query::from_ms(now + i as i64),
+                    status: Status::Up,
+                    latency_ms: Some(100),
+                    ttft_ms: None,
+                    http_status: Some(200),
+                    error: error.map(String::from),
+                    detail: detail.map(String::from),
+                },
+                state: Default::default(),
+                changes: vec![],
+            };
+            record::write(&tx, 2, &rec, &Default::default(), &mut batch, &mut notes).unwrap();
+        }
+        batch.flush(&tx).unwrap();
+        tx.commit().unwrap();
     }));
 
     let mut bad = Vec::new();

@@ -33,6 +33,12 @@ pub fn results(conn: &Connection, f: &ResultFilter) -> rusqlite::Result<Vec<Prob
     let until = f.until_ms.unwrap_or(i64::MAX);
     let limit = f.limit.unwrap_or(usize::MAX);
     let prune = f.status.is_some() && super::stats::ready(conn)?;
+    let (words, join) = words(conn)?;
+    let sql = format!(
+        "SELECT ?4, r.at, r.status, r.latency_ms, r.ttft_ms, r.http_status, {words} FROM result r{join} \
+         WHERE r.probe_id = ?1 AND r.at >= ?2 AND r.at < ?3 AND (?5 IS NULL OR r.status = ?5) \
+         ORDER BY r.at DESC LIMIT ?6"
+    );
     let mut rows: Vec<ProbeResult> = Vec::new();
     for (id, name) in probes {
         let ranges = match f.status {
@@ -45,11 +51,7 @@ pub fn results(conn: &Connection, f: &ResultFilter) -> rusqlite::Result<Vec<Prob
                 break;
             }
             let left = i64::try_from(limit - got).unwrap_or(i64::MAX);
-            let mut stmt = conn.prepare_cached(
-                "SELECT ?4, at, status, latency_ms, ttft_ms, http_status, error, detail FROM result \
-                 WHERE probe_id = ?1 AND at >= ?2 AND at < ?3 AND (?5 IS NULL OR status = ?5) \
-                 ORDER BY at DESC LIMIT ?6",
-            )?;
+            let mut stmt = conn.prepare_cached(&sql)?;
             let code = f.status.map(|s| i64::from(s.code()));
             let before = rows.len();
             for row in stmt.query_map(
@@ -105,6 +107,19 @@ fn status_ranges(
         .collect())
 }
 
+/// Where a result's error and detail are read from, as the select list's
+/// last two columns and the join they need: its note (schema 4 on), or its
+/// own columns in a database the daemon has not upgraded yet (the CLI reads
+/// but never migrates). The result table is `r`.
+fn words(conn: &Connection) -> rusqlite::Result<(&'static str, &'static str)> {
+    let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    Ok(if v >= 4 {
+        ("n.error, n.detail", " LEFT JOIN note n ON n.id = r.note_id")
+    } else {
+        ("r.error, r.detail", "")
+    })
+}
+
 fn row_to_result(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProbeResult> {
     let code: i64 = r.get(2)?;
     Ok(ProbeResult {
@@ -152,6 +167,7 @@ pub fn status(
     now_ms: i64,
 ) -> rusqlite::Result<Vec<ProbeStatus>> {
     let mut out = Vec::with_capacity(probes.len());
+    let words = words(conn)?;
     for p in probes {
         let id: Option<i64> = conn
             .query_row("SELECT id FROM probe WHERE name = ?1", [p.name], |r| {
@@ -161,7 +177,7 @@ pub fn status(
         let (last, uptime, outage) = match id {
             None => (None, None, None),
             Some(id) => (
-                last_result(conn, id, p.name)?,
+                last_result(conn, words, id, p.name)?,
                 uptime(conn, id, now_ms - 86_400_000)?,
                 open_outage(conn, id)?,
             ),
@@ -193,13 +209,17 @@ fn state_of(last: Option<&ProbeResult>, in_outage: bool) -> &'static str {
     }
 }
 
-fn last_result(conn: &Connection, id: i64, name: &str) -> rusqlite::Result<Option<ProbeResult>> {
-    conn.query_row(
-        "SELECT ?2, at, status, latency_ms, ttft_ms, http_status, error, detail \
-         FROM result WHERE probe_id = ?1 ORDER BY at DESC LIMIT 1",
-        rusqlite::params![id, name],
-        row_to_result,
-    )
+fn last_result(
+    conn: &Connection,
+    (words, join): (&str, &str),
+    id: i64,
+    name: &str,
+) -> rusqlite::Result<Option<ProbeResult>> {
+    conn.prepare_cached(&format!(
+        "SELECT ?2, r.at, r.status, r.latency_ms, r.ttft_ms, r.http_status, {words} \
+         FROM result r{join} WHERE r.probe_id = ?1 ORDER BY r.at DESC LIMIT 1"
+    ))?
+    .query_row(rusqlite::params![id, name], row_to_result)
     .optional()
 }
 

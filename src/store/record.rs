@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
+use super::note::Notes;
 use super::recent;
 use super::rollup;
 use super::writer::ProbeMeta;
@@ -51,19 +52,21 @@ pub struct Routing {
 }
 
 /// Writes `rec` for probe `probe_id` and counts it in `rollups` (which the
-/// caller flushes in the same transaction). Returns how many outbox rows it
-/// added.
+/// caller flushes in the same transaction); its error and detail go in a
+/// note (see [`super::note`]). Returns how many outbox rows it added.
 pub fn write(
     tx: &Transaction<'_>,
     probe_id: i64,
     rec: &Recorded,
     routing: &Routing,
     rollups: &mut rollup::Batch,
+    notes: &mut Notes,
 ) -> rusqlite::Result<usize> {
     let r = &rec.result;
+    let note_id = notes.id(tx, r.error.as_deref(), r.detail.as_deref())?;
     let mut insert = tx.prepare_cached(
-        "INSERT INTO result (probe_id, at, status, latency_ms, ttft_ms, http_status, error, detail) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(probe_id, at) DO NOTHING",
+        "INSERT INTO result (probe_id, at, status, latency_ms, ttft_ms, http_status, note_id) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(probe_id, at) DO NOTHING",
     )?;
     // Two results of one probe in the same millisecond (a clock stepped
     // back): move the later one along rather than lose it.
@@ -75,8 +78,7 @@ pub fn write(
         r.latency_ms,
         r.ttft_ms,
         r.http_status,
-        r.error,
-        r.detail
+        note_id
     ])? == 0
     {
         at += 1;

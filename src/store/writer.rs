@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, params};
 use tokio::sync::{Notify, oneshot};
 
+use super::note::Notes;
 use super::outbox::{self, Attempt, Due};
 use super::record::{self, ChannelRoute, Recorded, Routing};
 use super::retention::Retention;
@@ -103,6 +104,7 @@ impl Writer {
             routing: Routing::default(),
             outbox: outbox.clone(),
             retention: None,
+            notes: Notes::default(),
         };
         state
             .configure(probes, channels)
@@ -206,6 +208,7 @@ struct State {
     routing: Routing,
     outbox: Arc<Notify>,
     retention: Option<Retention>,
+    notes: Notes,
 }
 
 impl State {
@@ -413,6 +416,8 @@ impl State {
     fn write(&mut self, batch: &[Recorded]) -> rusqlite::Result<usize> {
         let written = self.write_once(batch);
         if written.is_err() {
+            // Rolled back, with any notes it added: their ids are void.
+            self.notes.forget();
         }
         written
     }
@@ -429,7 +434,7 @@ impl State {
         let mut queued = 0;
         let mut rollups = rollup::Batch::default();
         for (rec, id) in batch.iter().zip(ids) {
-            queued += record::write(&tx, id, rec, &self.routing, &mut rollups)?;
+            queued += record::write(&tx, id, rec, &self.routing, &mut rollups, &mut self.notes)?;
         }
         rollups.flush(&tx)?;
         tx.commit()?;
