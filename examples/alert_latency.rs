@@ -30,45 +30,43 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser};
+
 const TARGET: Duration = Duration::from_millis(100);
 /// How long one phase (an outage to open, a recovery to arrive) may take.
 const PHASE_LIMIT: Duration = Duration::from_secs(15);
 
+/// Measures how long after DeepSeek answers well again the recovery webhook
+/// and the recovery email arrive.
+#[derive(Parser)]
+#[command(name = "alert_latency")]
 struct Options {
+    /// Number of outage-and-recovery cycles to time (at least 1)
+    #[arg(long, value_name = "N", default_value_t = 20)]
     cycles: usize,
+    /// The daemon binary to measure
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "target/release/deepseek-watch"
+    )]
     bin: PathBuf,
 }
 
-fn parse_args() -> Result<Options, String> {
-    let mut o = Options {
-        cycles: 20,
-        bin: PathBuf::from("target/release/deepseek-watch"),
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let mut value = || args.next().ok_or(format!("{a} needs a value"));
-        match a.as_str() {
-            "--cycles" => o.cycles = value()?.parse().map_err(|e| format!("--cycles: {e}"))?,
-            "--bin" => o.bin = PathBuf::from(value()?),
-            other => return Err(format!("unknown argument {other}")),
-        }
-    }
+/// Parses the command line; exits 2 on bad usage (0 for `--help`).
+fn parse_args() -> Options {
+    let o = Options::parse();
     if o.cycles == 0 {
-        return Err("--cycles must be at least 1".into());
+        Options::command()
+            .error(ErrorKind::ValueValidation, "--cycles must be at least 1")
+            .exit();
     }
-    Ok(o)
+    o
 }
 
 fn main() -> ExitCode {
-    let opts = match parse_args() {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!(
-                "alert_latency: {e}\nusage: cargo run --release --example alert_latency -- [--cycles N] [--bin PATH]"
-            );
-            return ExitCode::from(2);
-        }
-    };
+    let opts = parse_args();
     if !opts.bin.exists() {
         eprintln!(
             "alert_latency: no daemon binary at {}: run `cargo build --release` first, or pass --bin",

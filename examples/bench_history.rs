@@ -54,6 +54,8 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser};
 
 use history::{SeedOptions, SeedReport, config_path, db_bytes, print_report, remove_db, seed};
 
@@ -82,73 +84,53 @@ const COMMANDS: [(&[&str], u64); 4] = [
     (&["status", "--json"], 50),
 ];
 
+/// Seeds a year of results for 10 probes (or reuses a seeded database) and
+/// times the CLI's answers over it.
+#[derive(Parser)]
+#[command(name = "bench_history")]
 struct Options {
+    /// The database [default: /tmp/deepseek-watch-bench/history.db, quick.db with --quick]
+    #[arg(long, value_name = "PATH")]
     db: Option<PathBuf>,
+    /// Measure an existing database seeded by seed_history instead of seeding one
+    #[arg(long)]
     reuse: bool,
+    /// Seed 30 days instead of 365 for a fast sanity run
+    #[arg(long)]
     quick: bool,
+    /// Replace an existing --db other than the default
+    #[arg(long)]
     force: bool,
+    /// Warm runs per command, after one untimed run (at least 1)
+    #[arg(long, value_name = "N", default_value_t = 7)]
     runs: usize,
+    /// Cold runs per command, each after evicting the database from the page cache
+    #[arg(long, value_name = "N", default_value_t = 3)]
     cold: usize,
+    /// Seed of the random history
+    #[arg(long, value_name = "N", default_value_t = 1)]
     seed: u64,
+    /// The daemon binary to time
+    #[arg(long, value_name = "PATH", default_value_os_t = default_bin())]
     bin: PathBuf,
 }
 
-const USAGE: &str = "usage: cargo run --release --example bench_history -- [--db PATH] [--reuse] [--quick] \
-                     [--force] [--runs N] [--cold N] [--seed N] [--bin PATH]\n\
-                     defaults: --db /tmp/deepseek-watch-bench/history.db (quick.db with --quick) \
-                     --runs 7 --cold 3 --seed 1 --bin target/release/deepseek-watch";
+fn default_bin() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/deepseek-watch")
+}
 
-fn parse_args() -> Result<Options, String> {
-    let mut opts = Options {
-        db: None,
-        reuse: false,
-        quick: false,
-        force: false,
-        runs: 7,
-        cold: 3,
-        seed: 1,
-        bin: Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/deepseek-watch"),
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        if arg == "-h" || arg == "--help" {
-            println!("{USAGE}");
-            std::process::exit(0);
-        }
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) => (f.to_string(), Some(v.to_string())),
-            None => (arg, None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or_else(|| format!("{flag} needs a value"))
-        };
-        let count = |v: String, min: usize| {
-            v.parse::<usize>()
-                .ok()
-                .filter(|n| *n >= min)
-                .ok_or_else(|| format!("{flag}: {v:?} is not a number of at least {min}"))
-        };
-        match flag.as_str() {
-            "--db" => opts.db = Some(PathBuf::from(value()?)),
-            "--reuse" => opts.reuse = true,
-            "--quick" => opts.quick = true,
-            "--force" => opts.force = true,
-            "--runs" => opts.runs = count(value()?, 1)?,
-            "--cold" => opts.cold = count(value()?, 0)?,
-            "--seed" => {
-                let v = value()?;
-                opts.seed = v
-                    .parse()
-                    .map_err(|_| format!("--seed: {v:?} is not a whole number"))?;
-            }
-            "--bin" => opts.bin = PathBuf::from(value()?),
-            _ => return Err(format!("unknown argument {flag:?}")),
-        }
+/// Parses the command line; exits 2 on bad usage (0 for `--help`).
+fn parse_args() -> Options {
+    let opts = Options::parse();
+    if opts.runs == 0 {
+        Options::command()
+            .error(
+                ErrorKind::ValueValidation,
+                "--runs: \"0\" is not a number of at least 1",
+            )
+            .exit();
     }
-    Ok(opts)
+    opts
 }
 
 /// Wall times of one command, or why it has none.
@@ -509,13 +491,7 @@ fn run(o: &Options) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    let opts = match parse_args() {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("bench_history: {e}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    let opts = parse_args();
     if !opts.bin.exists() {
         eprintln!(
             "bench_history: {} does not exist; build it first with `cargo build --release`, or pass --bin",

@@ -45,6 +45,8 @@ use std::process::{ExitCode, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -61,69 +63,50 @@ const BODY: &str = "<!doctype html><html><head><title>footprint</title></head>\
 /// A request head larger than this closes the connection.
 const MAX_HEAD: usize = 64 * 1024;
 
+/// Measures the daemon's memory and CPU with many `http` probes of a local
+/// server, and how evenly it spreads them over time.
+#[derive(Parser)]
+#[command(name = "footprint")]
 struct Options {
+    /// Number of `http` probes in the config
+    #[arg(long, value_name = "N", default_value_t = 200)]
     probes: usize,
+    /// Probe interval (at least 1s)
+    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = humantime::parse_duration)]
     interval: Duration,
+    /// Measured window, after one interval of warm-up (at least one --interval)
+    #[arg(long, value_name = "DUR", default_value = "120s", value_parser = humantime::parse_duration)]
     duration: Duration,
+    /// The daemon binary to measure
+    #[arg(long, value_name = "PATH", default_value_os_t = default_bin())]
     bin: PathBuf,
+    /// RUST_LOG for the daemon (`info` measures its default logging)
+    #[arg(long, value_name = "FILTER", default_value = "warn")]
     rust_log: String,
 }
 
-const USAGE: &str = "usage: cargo run --release --example footprint -- [--probes N] [--interval DUR] \
-                     [--duration DUR] [--bin PATH] [--rust-log FILTER]\n\
-                     defaults: --probes 200 --interval 10s --duration 120s \
-                     --bin target/release/deepseek-watch --rust-log warn";
+fn default_bin() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/deepseek-watch")
+}
 
-fn parse_args() -> Result<Options, String> {
-    let mut opts = Options {
-        probes: 200,
-        interval: Duration::from_secs(10),
-        duration: Duration::from_secs(120),
-        bin: Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/deepseek-watch"),
-        rust_log: "warn".to_string(),
+/// Parses the command line; exits 2 on bad usage (0 for `--help`).
+fn parse_args() -> Options {
+    let opts = Options::parse();
+    let invalid = if opts.probes == 0 {
+        Some("--probes: \"0\" is not a positive number")
+    } else if opts.interval < Duration::from_secs(1) {
+        Some("--interval must be at least 1s")
+    } else if opts.duration < opts.interval {
+        Some("--duration must be at least one --interval")
+    } else {
+        None
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        if arg == "-h" || arg == "--help" {
-            return Err(String::new());
-        }
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) => (f.to_string(), Some(v.to_string())),
-            None => (arg, None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or_else(|| format!("{flag} needs a value"))
-        };
-        let duration = |v: String| {
-            humantime::parse_duration(&v)
-                .map_err(|e| format!("{flag}: {v:?} is not a duration such as 10s or 2m: {e}"))
-        };
-        match flag.as_str() {
-            "--probes" => {
-                let v = value()?;
-                opts.probes = v
-                    .parse()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| format!("--probes: {v:?} is not a positive number"))?;
-            }
-            "--interval" => opts.interval = duration(value()?)?,
-            "--duration" => opts.duration = duration(value()?)?,
-            "--bin" => opts.bin = PathBuf::from(value()?),
-            "--rust-log" => opts.rust_log = value()?,
-            _ => return Err(format!("unknown argument {flag:?}")),
-        }
+    if let Some(e) = invalid {
+        Options::command()
+            .error(ErrorKind::ValueValidation, e)
+            .exit();
     }
-    if opts.interval < Duration::from_secs(1) {
-        return Err("--interval must be at least 1s".to_string());
-    }
-    if opts.duration < opts.interval {
-        return Err("--duration must be at least one --interval".to_string());
-    }
-    Ok(opts)
+    opts
 }
 
 /// Every request the server saw: when its head was complete, and its path.
@@ -329,16 +312,7 @@ fn explain_early_exit(bin: &Path, config: &Path) {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let opts = match parse_args() {
-        Ok(o) => o,
-        Err(e) => {
-            if !e.is_empty() {
-                eprintln!("footprint: {e}");
-            }
-            eprintln!("{USAGE}");
-            return ExitCode::from(if e.is_empty() { 0 } else { 2 });
-        }
-    };
+    let opts = parse_args();
     if !opts.bin.is_file() {
         eprintln!(
             "footprint: no daemon binary at {}; run `cargo build --release` first (or pass --bin PATH)",

@@ -38,100 +38,94 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use history::{SeedOptions, parse_end, print_report, remove_db, seed};
+use chrono::{DateTime, Utc};
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser};
 
-const USAGE: &str = "usage: cargo run --release --example seed_history -- --db PATH [--probes N] \
-                     [--days N] [--interval DUR] [--seed N] [--end now|RFC3339] [--force] [--quiet]\n\
-                     defaults: --probes 10 --days 365 --interval 30s --seed 1 --end now";
+use history::{SeedOptions, print_report, remove_db, seed};
+
+/// Seeds a realistic probe history into a new database and measures the
+/// sustained insert rate.
+#[derive(Parser)]
+#[command(name = "seed_history")]
+struct Cli {
+    /// The database to create (a config, key and report are written next to it)
+    #[arg(long, value_name = "PATH")]
+    db: PathBuf,
+    /// Number of probes
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    probes: usize,
+    /// Days of history to seed (0 < N <= 36500)
+    #[arg(long, value_name = "N", default_value_t = 365.0)]
+    days: f64,
+    /// Probe interval (at least 1s)
+    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = humantime::parse_duration)]
+    interval: Duration,
+    /// Seed of the random history: the same seed gives the same history
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    seed: u64,
+    /// When the history ends: `now` or an RFC 3339 time
+    #[arg(long, value_name = "now|RFC3339", default_value = "now", value_parser = parse_end)]
+    end: DateTime<Utc>,
+    /// Replace the database if it exists
+    #[arg(long)]
+    force: bool,
+    /// No progress output while seeding
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// `now` or an RFC 3339 time.
+fn parse_end(v: &str) -> Result<DateTime<Utc>, String> {
+    if v == "now" {
+        return Ok(Utc::now());
+    }
+    DateTime::parse_from_rfc3339(v)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| {
+            format!("write \"now\" or an RFC 3339 time such as 2026-12-01T00:00:00Z ({e})")
+        })
+}
 
 struct Args {
     opts: SeedOptions,
     force: bool,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut db = None;
-    let mut opts = SeedOptions {
-        db: PathBuf::new(),
-        probes: 10,
-        days: 365.0,
-        interval: Duration::from_secs(30),
-        seed: 1,
-        end: chrono::Utc::now(),
-        progress: true,
+/// Parses the command line; exits 2 on bad usage (0 for `--help`).
+fn parse_args() -> Args {
+    let args = Cli::parse();
+    let invalid = if args.probes == 0 {
+        Some("--probes: \"0\" is not a positive number".to_string())
+    } else if !(args.days > 0.0 && args.days <= 36_500.0) {
+        Some(format!(
+            "--days: \"{}\" is not a number of days (0 < N <= 36500)",
+            args.days
+        ))
+    } else if args.interval < Duration::from_secs(1) {
+        Some("--interval must be at least 1s".to_string())
+    } else {
+        None
     };
-    let mut force = false;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        if arg == "-h" || arg == "--help" {
-            println!("{USAGE}");
-            std::process::exit(0);
-        }
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) => (f.to_string(), Some(v.to_string())),
-            None => (arg, None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or_else(|| format!("{flag} needs a value"))
-        };
-        match flag.as_str() {
-            "--db" => db = Some(PathBuf::from(value()?)),
-            "--probes" => {
-                let v = value()?;
-                opts.probes = v
-                    .parse()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| format!("--probes: {v:?} is not a positive number"))?;
-            }
-            "--days" => {
-                let v = value()?;
-                opts.days = v
-                    .parse()
-                    .ok()
-                    .filter(|d: &f64| *d > 0.0 && *d <= 36_500.0)
-                    .ok_or_else(|| {
-                        format!("--days: {v:?} is not a number of days (0 < N <= 36500)")
-                    })?;
-            }
-            "--interval" => {
-                let v = value()?;
-                opts.interval = humantime::parse_duration(&v)
-                    .map_err(|e| format!("--interval: {v:?} is not a duration such as 30s: {e}"))?;
-                if opts.interval < Duration::from_secs(1) {
-                    return Err("--interval must be at least 1s".to_string());
-                }
-            }
-            "--seed" => {
-                let v = value()?;
-                opts.seed = v
-                    .parse()
-                    .map_err(|_| format!("--seed: {v:?} is not a whole number"))?;
-            }
-            "--end" => opts.end = parse_end(&value()?).map_err(|e| e.to_string())?,
-            "--force" => force = true,
-            "--quiet" => opts.progress = false,
-            _ => return Err(format!("unknown argument {flag:?}")),
-        }
+    if let Some(e) = invalid {
+        Cli::command().error(ErrorKind::ValueValidation, e).exit();
     }
-    opts.db = db.ok_or("--db PATH is required")?;
-    Ok(Args { opts, force })
+    Args {
+        opts: SeedOptions {
+            db: args.db,
+            probes: args.probes,
+            days: args.days,
+            interval: args.interval,
+            seed: args.seed,
+            end: args.end,
+            progress: !args.quiet,
+        },
+        force: args.force,
+    }
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(a) => a,
-        Err(e) => {
-            if !e.is_empty() {
-                eprintln!("seed_history: {e}");
-            }
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    let args = parse_args();
     if args.force {
         if let Err(e) = remove_db(&args.opts.db) {
             eprintln!("seed_history: {e:#}");

@@ -1236,15 +1236,3 @@ pub fn print_report(r: &SeedReport) {
         );
     }
 }
-
-/// `now` or an RFC 3339 time.
-pub fn parse_end(v: &str) -> anyhow::Result<DateTime<Utc>> {
-    if v == "now" {
-        return Ok(Utc::now());
-    }
-    DateTime::parse_from_rfc3339(v)
-        .map(|t| t.with_timezone(&Utc))
-        .with_context(|| {
-            format!("--end {v:?}: write \"now\" or an RFC 3339 time such as 2026-12-01T00:00:00Z")
-        })
-}
