@@ -213,14 +213,17 @@ impl Running {
             tracing::error!(error = %e, "reload refused, keeping the running config: cannot register the probes");
             return;
         }
-        match prober {
-            Some(p) => scheduler.replace_prober(p, &new.probes).await,
-            None => scheduler.apply(&new.probes).await,
-        }
+        // At once: the writer now routes events to the new channels, and
+        // restarting probes below may take a drain grace; a delivery started
+        // meanwhile with the old senders would fail as "no longer configured".
         self.channels.send_replace(Arc::new(Channels {
             senders,
             give_up_after: new.give_up_after,
         }));
+        match prober {
+            Some(p) => scheduler.replace_prober(p, &new.probes).await,
+            None => scheduler.apply(&new.probes).await,
+        }
         tracing::info!(
             probes = new.probes.len(),
             channels = new.channels.len(),

@@ -252,6 +252,9 @@ async fn probe_loop(
             Some(t) => t,
             None => {
                 tracing::error!(probe = %probe.name, "cron schedule has no future run; probe stopped");
+                // Idle, not ended: a finished task reads as a crashed one
+                // and stops the watchdog pings (Scheduler::healthy).
+                cancel.cancelled().await;
                 return;
             }
         },
@@ -294,7 +297,11 @@ async fn probe_loop(
                 Schedule::Every(every) => next_interval_tick(regular, *every, now),
                 cron => match next_cron_tick(cron) {
                     Some(t) => t,
-                    None => return,
+                    None => {
+                        tracing::warn!(probe = %probe.name, "cron schedule has no further run; probe stopped");
+                        cancel.cancelled().await;
+                        return;
+                    }
                 },
             };
         }
@@ -368,5 +375,47 @@ mod tests {
         // The run took 25 s of a 10 s interval: next tick at 30 s, not 10 s and 20 s.
         assert_eq!(next_interval_tick(t0, s * 10, t0 + s * 25), t0 + s * 30);
         assert_eq!(next_interval_tick(t0, s * 10, t0 + s * 20), t0 + s * 30);
+    }
+
+    /// A cron schedule with a year (`… 2030`) runs out. Its task must not
+    /// end: a finished task reads as a crashed one, the watchdog pings stop
+    /// and systemd kills the daemon, and with it every other probe.
+    #[tokio::test]
+    async fn a_cron_probe_that_ran_out_keeps_the_daemon_healthy() {
+        let cfg = crate::config::parse(
+            "[[probe]]\nname = \"web\"\nkind = \"http\"\nurl = \"http://127.0.0.1:9/\"\n\
+             schedule = \"0 0 * * *\"\n",
+            None,
+        )
+        .unwrap();
+        let mut probe = cfg.probes[0].clone();
+        // Built directly: the config refuses a schedule that never fires
+        // again, but one that fired until now gets here.
+        probe.schedule = Schedule::Cron {
+            expr: "0 0 0 1 1 * 2020".into(),
+            parsed: Box::new("0 0 0 1 1 * 2020".parse().unwrap()),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::store::open_writer(&dir.path().join("h.db")).unwrap();
+        let meta = crate::daemon::probe_meta(&probe);
+        let (writer, thread) = Writer::spawn(conn, &[meta], vec![]).unwrap();
+        let cancel = CancellationToken::new();
+        let mut scheduler = Scheduler::new(
+            Arc::new(Prober::new(vec![]).unwrap()),
+            writer.clone(),
+            cancel.clone(),
+        );
+        scheduler.apply(&[probe]).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            scheduler.healthy(),
+            "a probe with no run left ended its task"
+        );
+        cancel.cancel();
+        tokio::time::timeout(Duration::from_secs(5), scheduler.join())
+            .await
+            .expect("the task ends when cancelled");
+        drop(writer);
+        thread.join().await;
     }
 }

@@ -248,3 +248,59 @@ fn sigterm_during_an_outage_keeps_results_and_outbox() {
     let outages: Vec<Value> = serde_json::from_slice(&outages.stdout).unwrap();
     assert_eq!(outages.len(), 1, "still the one open outage");
 }
+
+/// A reload that adds a channel and restarts a probe whose run is in flight
+/// (up to DRAIN_GRACE): an event raised meanwhile by another probe is routed
+/// to the new channel and must reach it, not fail as "no longer configured".
+#[test]
+fn an_event_during_a_reload_reaches_the_channel_it_added() {
+    let ds = DeepSeek::start_in_thread();
+    ds.set("/slow", Reply::Hang);
+    ds.set("/fast", Reply::html(200, "<html>chat</html>"));
+    let hooks = Receiver::start_in_thread();
+    let probes = |slow_timeout: &str| {
+        format!(
+            "[connectivity]\ncanaries = []\n\n[defaults]\ninterval = \"1s\"\n\n\
+             [[probe]]\nname = \"slow\"\nkind = \"http\"\nurl = \"{}\"\ntimeout = \"{slow_timeout}\"\n\n\
+             [[probe]]\nname = \"fast\"\nkind = \"http\"\nurl = \"{}\"\nfailure_threshold = 1\n",
+            ds.url("/slow"),
+            ds.url("/fast")
+        )
+    };
+    let setup = Setup::new(&probes("30s"));
+    let daemon = Daemon::start(&setup);
+    wait_for(Duration::from_secs(15), "fast results", || {
+        results(&setup, "fast") >= 2
+    });
+    // `slow` hangs, so restarting it waits out the drain grace.
+    std::fs::write(
+        &setup.config,
+        format!(
+            "[storage]\npath = \"{}\"\n\n{}\n[[channel]]\nname = \"late\"\nkind = \"webhook\"\nurl = \"{}\"\nevents = [\"outage\"]\n",
+            setup.db.display(),
+            probes("29s"),
+            hooks.url("/late")
+        ),
+    )
+    .unwrap();
+    daemon.signal("HUP");
+    std::thread::sleep(Duration::from_millis(300));
+    ds.set("/fast", Reply::html(503, "busy"));
+    let start = Instant::now();
+    while hooks.events("/late", "outage").is_empty() {
+        if start.elapsed() > Duration::from_secs(20) {
+            let out = setup
+                .cmd()
+                .args(["notifications", "--format", "json"])
+                .output()
+                .unwrap();
+            panic!(
+                "the outage never reached the channel the reload added: {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, log) = daemon.stop(Duration::from_secs(20));
+    assert!(status.success(), "{log}");
+}
