@@ -233,7 +233,8 @@ fn config_errors_exit_2_naming_file_and_key() {
 fn config_check_summarises_without_showing_secrets() {
     let setup = Setup::new(
         "[[probe]]\nname = \"api\"\nkind = \"chat\"\nmodel = \"deepseek-flash\"\napi_key = { file = \"key\" }\nschedule = \"*/5 * * * 1-5\"\n\n\
-         [[probe]]\nname = \"cred\"\nkind = \"balance\"\napi_key = { credential = \"deepseek-key\" }\n",
+         [[probe]]\nname = \"cred\"\nkind = \"balance\"\napi_key = { credential = \"deepseek-key\" }\n\n\
+         [[channel]]\nname = \"slack\"\nkind = \"webhook\"\nformat = \"slack\"\nurl = \"https://hooks.slack.com/services/T000/B000/XXXXsecrettoken\"\n",
     );
     std::fs::create_dir(setup.path().join("creds")).unwrap();
     std::fs::write(
@@ -260,6 +261,12 @@ fn config_check_summarises_without_showing_secrets() {
     );
     assert!(stdout.contains("config OK"));
     assert!(!stdout.contains("sk-test-secret-key") && !stdout.contains("sk-from-credential"));
+    // A Slack or Discord webhook URL carries its token in the path.
+    assert!(
+        stdout.contains("webhook https://hooks.slack.com/…"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("XXXXsecrettoken"), "{stdout}");
 
     // Without $CREDENTIALS_DIRECTORY the credential cannot resolve: exit 2, with the fix.
     let out = setup

@@ -13,6 +13,24 @@ fn span(d: std::time::Duration) -> String {
     crate::notify::message::duration(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
+/// A webhook URL's path is often its credential (Slack, Discord, ntfy
+/// topics): show where it goes, not the token.
+fn without_path(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => {
+            let host = u.host_str().unwrap_or("?");
+            let port = u.port().map_or_else(String::new, |p| format!(":{p}"));
+            let rest = if u.path() == "/" && u.query().is_none() {
+                "/"
+            } else {
+                "/…"
+            };
+            format!("{}://{host}{port}{rest}", u.scheme())
+        }
+        Err(_) => "(unparsable URL)".to_string(),
+    }
+}
+
 pub fn run(cfg: &Config) {
     print!("{}", summary(cfg));
 }
@@ -85,7 +103,8 @@ pub fn summary(cfg: &Config) -> String {
                     format,
                     secret,
                 } => format!(
-                    "webhook {url} ({format:?}{})",
+                    "webhook {} ({format:?}{})",
+                    without_path(url),
                     if secret.is_some() { ", signed" } else { "" }
                 ),
             };

@@ -68,6 +68,10 @@ pub struct Writer {
 impl Drop for Writer {
     /// The last handle gone means shutdown: don't let it wait out a linger.
     fn drop(&mut self) {
+        // Close this handle's end first, so that the woken thread sees the
+        // queue disconnected (when this was the last) rather than empty.
+        let (dead, _) = mpsc::channel();
+        drop(std::mem::replace(&mut self.tx, dead));
         self.thread.unpark();
     }
 }
@@ -278,6 +282,12 @@ impl State {
                     for w in waiters.drain(..) {
                         let _ = w.send(());
                     }
+                }
+                Err(e) if closed => {
+                    // Shutting down: a few last attempts below, then say
+                    // what is lost, rather than retry until systemd kills us.
+                    tracing::error!(error = %e, pending = batch.len(), "writing results failed while shutting down");
+                    break;
                 }
                 Err(e) => {
                     // Keep the batch; later results queue up in the channel.
@@ -513,6 +523,33 @@ mod tests {
         }
         drop(writer);
         thread.join().await;
+    }
+
+    #[test]
+    fn a_database_that_refuses_writes_does_not_hang_shutdown() {
+        let (_dir, conn) = fixture::db();
+        conn.execute_batch(
+            "CREATE TRIGGER refuse BEFORE INSERT ON result BEGIN SELECT RAISE(ABORT, 'disk says no'); END;",
+        )
+        .unwrap();
+        let meta = ProbeMeta {
+            name: "web".into(),
+            kind: "http".into(),
+            target: "x".into(),
+        };
+        let (writer, thread) = Writer::spawn(conn, &[meta], vec![]).unwrap();
+        writer.record(result(now_ms()));
+        drop(writer);
+        // It tries a few more times, says what is lost, and ends.
+        let (done_tx, done_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = thread.0.join();
+            let _ = done_tx.send(());
+        });
+        assert!(
+            done_rx.recv_timeout(Duration::from_secs(15)).is_ok(),
+            "the writer kept retrying after its last handle was dropped"
+        );
     }
 
     #[tokio::test]
