@@ -53,6 +53,10 @@ pub async fn run(
     source: Option<ConfigSource>,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
+    // Listened for from the start: SIGHUP's default action would kill us in
+    // the middle of a schema migration. One that arrives early is a reload
+    // once running.
+    let mut hangup = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
     let path = config.storage.path.clone();
     let mut open = tokio::task::spawn_blocking(move || store::open_writer(&path));
     // While a migration runs, keep asking systemd for more start-up time.
@@ -92,7 +96,6 @@ pub async fn run(
     let mut shown = scheduler.status_line(now_ms());
     service::ready(&shown);
 
-    let mut hangup = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
     // Ping at half the watchdog period; without a watchdog, refresh STATUS.
     let period = service::watchdog_period().map_or(STATUS_EVERY, |p| (p / 2).min(STATUS_EVERY));
     let stale_after = service::watchdog_period().unwrap_or(Duration::from_secs(30));
