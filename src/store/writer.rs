@@ -362,9 +362,15 @@ impl State {
                 let _ = reply.send(self.configure(&probes, channels).map_err(|e| e.to_string()));
             }
             Command::LoadTracker(name, reply) => {
-                let state = self
-                    .probe_id(&name)
-                    .and_then(|id| record::load_tracker(&self.conn, id));
+                // A result still waiting to be written (its write failed
+                // above) knows the newest state; the database is behind it.
+                let pending = batch.iter().rev().find(|r| r.result.probe == name);
+                let state = match pending {
+                    Some(r) => Ok(r.state.clone()),
+                    None => self
+                        .probe_id(&name)
+                        .and_then(|id| record::load_tracker(&self.conn, id)),
+                };
                 let _ = reply.send(state.map_err(|e| e.to_string()));
             }
             Command::Due(now, reply) => {
@@ -550,6 +556,31 @@ mod tests {
             done_rx.recv_timeout(Duration::from_secs(15)).is_ok(),
             "the writer kept retrying after its last handle was dropped"
         );
+    }
+
+    #[tokio::test]
+    async fn a_tracker_asked_for_while_writes_fail_is_the_newest() {
+        let (_dir, conn) = fixture::db();
+        conn.execute_batch(
+            "CREATE TRIGGER refuse BEFORE INSERT ON result BEGIN SELECT RAISE(ABORT, 'disk says no'); END;",
+        )
+        .unwrap();
+        let meta = ProbeMeta {
+            name: "web".into(),
+            kind: "http".into(),
+            target: "x".into(),
+        };
+        let (writer, thread) = Writer::spawn(conn, &[meta], vec![]).unwrap();
+        let mut rec = result(now_ms());
+        rec.state.fail_streak = 2;
+        rec.state.fail_started_ms = Some(now_ms());
+        writer.record(rec);
+        // The result cannot be written, but a probe restarted by a reload
+        // resumes from it, not from the older state in the database.
+        let state = writer.load_tracker("web").await.unwrap();
+        assert_eq!(state.fail_streak, 2);
+        drop(writer);
+        thread.join().await;
     }
 
     #[tokio::test]
