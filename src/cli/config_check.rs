@@ -103,8 +103,9 @@ pub fn summary(cfg: &Config) -> String {
                     format,
                     secret,
                 } => format!(
-                    "webhook {} ({format:?}{})",
+                    "webhook {} ({}{})",
                     without_path(url),
+                    format!("{format:?}").to_lowercase(),
                     if secret.is_some() { ", signed" } else { "" }
                 ),
             };
