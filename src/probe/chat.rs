@@ -8,7 +8,7 @@ use tokio::time::Instant;
 
 use super::classify::{self, Answer, ChatStream, StreamEnd};
 use super::sse::{SseEvent, SseParser};
-use super::{Outcome, transport_failure, with_auth};
+use super::{Head, Outcome, send, transport_failure, with_auth};
 use crate::config::{ProbeConfig, Secret};
 
 /// A reply of at most 8 tokens plus keep-alives is a few KiB; a stream past
@@ -42,18 +42,15 @@ pub async fn run(
     let req = with_auth(client.post(format!("{base_url}/chat/completions")), api_key)
         .header(reqwest::header::ACCEPT, "text/event-stream")
         .json(&request_body(model));
-    let mut resp = match tokio::time::timeout_at(deadline, req.send()).await {
-        Err(_) => return Outcome::failed(&classify::TransportFailure::Timeout),
-        Ok(Err(e)) => return Outcome::failed(&transport_failure(&e)),
-        Ok(Ok(r)) => r,
+    let Head {
+        mut resp,
+        status,
+        cf_mitigated,
+        latency,
+    } = match send(req, start, deadline).await {
+        Ok(head) => head,
+        Err(f) => return Outcome::failed(&f),
     };
-    let latency = start.elapsed();
-    let status = resp.status().as_u16();
-    let cf_mitigated = resp
-        .headers()
-        .get("cf-mitigated")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
 
     if status != 200 {
         let body = read_prefix(&mut resp, deadline, ERROR_BODY_CAP).await;

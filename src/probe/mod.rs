@@ -215,6 +215,39 @@ impl Fetched {
     }
 }
 
+/// A response whose headers have arrived; the body is still to be read.
+pub struct Head {
+    pub resp: reqwest::Response,
+    pub status: u16,
+    pub cf_mitigated: Option<String>,
+    /// To the response headers.
+    pub latency: Duration,
+}
+
+/// Sends `req` and waits for the response headers, before `deadline`.
+pub async fn send(
+    req: reqwest::RequestBuilder,
+    start: Instant,
+    deadline: Instant,
+) -> Result<Head, TransportFailure> {
+    let resp = match tokio::time::timeout_at(deadline, req.send()).await {
+        Err(_) => return Err(TransportFailure::Timeout),
+        Ok(Err(e)) => return Err(transport_failure(&e)),
+        Ok(Ok(r)) => r,
+    };
+    let cf_mitigated = resp
+        .headers()
+        .get("cf-mitigated")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    Ok(Head {
+        status: resp.status().as_u16(),
+        cf_mitigated,
+        latency: start.elapsed(),
+        resp,
+    })
+}
+
 /// Sends `req` and reads at most `cap` body bytes, all before `deadline`.
 /// Reading stops quietly at the cap: a prefix is all the classifier needs.
 pub async fn fetch(
@@ -223,18 +256,12 @@ pub async fn fetch(
     deadline: Instant,
     cap: usize,
 ) -> Result<Fetched, TransportFailure> {
-    let mut resp = match tokio::time::timeout_at(deadline, req.send()).await {
-        Err(_) => return Err(TransportFailure::Timeout),
-        Ok(Err(e)) => return Err(transport_failure(&e)),
-        Ok(Ok(r)) => r,
-    };
-    let latency = start.elapsed();
-    let status = resp.status().as_u16();
-    let cf_mitigated = resp
-        .headers()
-        .get("cf-mitigated")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let Head {
+        mut resp,
+        status,
+        cf_mitigated,
+        latency,
+    } = send(req, start, deadline).await?;
     let mut body = Vec::new();
     while body.len() < cap {
         match tokio::time::timeout_at(deadline, resp.chunk()).await {
@@ -254,6 +281,36 @@ pub async fn fetch(
         latency,
         elapsed: start.elapsed(),
     })
+}
+
+/// The `models` and `balance` probes: GET an API endpoint with the key;
+/// a 2xx answer is judged by `judge` (given the answer and the time it took),
+/// anything else is the API's error.
+pub async fn api_get(
+    req: reqwest::RequestBuilder,
+    api_key: Option<&Secret>,
+    start: Instant,
+    deadline: Instant,
+    cap: usize,
+    judge: impl FnOnce(&Answer<'_>, Duration) -> Verdict,
+) -> Outcome {
+    match fetch(with_auth(req, api_key), start, deadline, cap).await {
+        Err(f) => Outcome::failed(&f),
+        Ok(got) => {
+            let answer = got.answer();
+            let verdict = if (200..300).contains(&got.status) {
+                judge(&answer, got.elapsed)
+            } else {
+                classify::api_error(&answer)
+            };
+            Outcome {
+                verdict,
+                latency: Some(got.latency),
+                ttft: None,
+                http_status: Some(got.status),
+            }
+        }
+    }
 }
 
 /// Sorts a reqwest error into the failure kinds the classifier knows, by

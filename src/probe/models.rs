@@ -3,7 +3,7 @@
 
 use tokio::time::Instant;
 
-use super::{Outcome, classify, fetch, with_auth};
+use super::{Outcome, api_get, classify};
 use crate::config::{ProbeConfig, Secret};
 
 /// A model list is a few KiB; anything past this is not one.
@@ -18,22 +18,14 @@ pub async fn run(
     start: Instant,
     deadline: Instant,
 ) -> Outcome {
-    let req = with_auth(client.get(format!("{base_url}/models")), api_key);
-    match fetch(req, start, deadline, BODY_CAP).await {
-        Err(f) => Outcome::failed(&f),
-        Ok(got) => {
-            let answer = got.answer();
-            let verdict = if (200..300).contains(&got.status) {
-                classify::models(&answer, model, got.elapsed, probe.slow_threshold)
-            } else {
-                classify::api_error(&answer)
-            };
-            Outcome {
-                verdict,
-                latency: Some(got.latency),
-                ttft: None,
-                http_status: Some(got.status),
-            }
-        }
-    }
+    let req = client.get(format!("{base_url}/models"));
+    api_get(
+        req,
+        api_key,
+        start,
+        deadline,
+        BODY_CAP,
+        |answer, elapsed| classify::models(answer, model, elapsed, probe.slow_threshold),
+    )
+    .await
 }
