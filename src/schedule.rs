@@ -62,10 +62,7 @@ impl Schedule {
 
     pub fn describe(&self) -> String {
         match self {
-            Schedule::Every(d) => format!(
-                "every {}",
-                crate::notify::message::duration(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-            ),
+            Schedule::Every(d) => format!("every {}", crate::notify::message::span(*d)),
             Schedule::Cron { expr, .. } => format!("cron \"{expr}\""),
         }
     }

@@ -3,15 +3,7 @@
 //! and who hears about it. Secrets show only where they come from.
 
 use crate::config::{ChannelKind, Config, ProbeKind};
-
-/// "90d", "30s", "1h 30m": how people write durations (humantime would say
-/// "2months 29days 2h 52m 48s" for 90 days). Sub-second parts only if any.
-fn span(d: std::time::Duration) -> String {
-    if d.subsec_millis() != 0 {
-        return format!("{}ms", d.as_millis());
-    }
-    crate::notify::message::duration(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
+use crate::notify::message::span;
 
 /// A webhook URL's path is often its credential (Slack, Discord, ntfy
 /// topics): show where it goes, not the token.

@@ -31,6 +31,16 @@ pub fn duration(secs: i64) -> String {
     }
 }
 
+/// A configured duration the way the config writes it: "90d", "30s",
+/// "1h 30m" (humantime would say "2months 29days 2h 52m 48s" for 90 days);
+/// milliseconds only when there are any.
+pub fn span(d: std::time::Duration) -> String {
+    if d.subsec_millis() != 0 {
+        return format!("{}ms", d.as_millis());
+    }
+    duration(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
 /// What an answer looked like, briefly: "503 Server overloaded…", "stalled 20s
 /// without a token", "connection refused: …".
 pub fn seen(r: &ProbeResult) -> String {
