@@ -487,15 +487,28 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn quiet_results_share_a_commit_and_events_do_not_wait() {
-        let (dir, conn) = fixture::db();
+    /// A writer with the one probe "web" registered.
+    fn spawn_web(conn: Connection) -> (Writer, WriterThread) {
         let meta = ProbeMeta {
             name: "web".into(),
             kind: "http".into(),
             target: "x".into(),
         };
-        let (writer, thread) = Writer::spawn(conn, &[meta], vec![]).unwrap();
+        Writer::spawn(conn, &[meta], vec![]).unwrap()
+    }
+
+    /// Makes every insert of a result fail, as a full disk would.
+    fn refuse_results(conn: &Connection) {
+        conn.execute_batch(
+            "CREATE TRIGGER refuse BEFORE INSERT ON result BEGIN SELECT RAISE(ABORT, 'disk says no'); END;",
+        )
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn quiet_results_share_a_commit_and_events_do_not_wait() {
+        let (dir, conn) = fixture::db();
+        let (writer, thread) = spawn_web(conn);
         let reader = super::super::open_reader(&dir.path().join("h.db")).unwrap();
         let count = || -> i64 {
             reader
@@ -534,16 +547,8 @@ mod tests {
     #[test]
     fn a_database_that_refuses_writes_does_not_hang_shutdown() {
         let (_dir, conn) = fixture::db();
-        conn.execute_batch(
-            "CREATE TRIGGER refuse BEFORE INSERT ON result BEGIN SELECT RAISE(ABORT, 'disk says no'); END;",
-        )
-        .unwrap();
-        let meta = ProbeMeta {
-            name: "web".into(),
-            kind: "http".into(),
-            target: "x".into(),
-        };
-        let (writer, thread) = Writer::spawn(conn, &[meta], vec![]).unwrap();
+        refuse_results(&conn);
+        let (writer, thread) = spawn_web(conn);
         writer.record(result(now_ms()));
         drop(writer);
         // It tries a few more times, says what is lost, and ends.
@@ -561,16 +566,8 @@ mod tests {
     #[tokio::test]
     async fn a_tracker_asked_for_while_writes_fail_is_the_newest() {
         let (_dir, conn) = fixture::db();
-        conn.execute_batch(
-            "CREATE TRIGGER refuse BEFORE INSERT ON result BEGIN SELECT RAISE(ABORT, 'disk says no'); END;",
-        )
-        .unwrap();
-        let meta = ProbeMeta {
-            name: "web".into(),
-            kind: "http".into(),
-            target: "x".into(),
-        };
-        let (writer, thread) = Writer::spawn(conn, &[meta], vec![]).unwrap();
+        refuse_results(&conn);
+        let (writer, thread) = spawn_web(conn);
         let mut rec = result(now_ms());
         rec.state.fail_streak = 2;
         rec.state.fail_started_ms = Some(now_ms());
@@ -591,12 +588,7 @@ mod tests {
             .map(|i| (now - 3 * 86_400_000 + i * 1000, Status::Up, Some(100)))
             .collect();
         fixture::write(&mut conn, "web", &old);
-        let meta = ProbeMeta {
-            name: "web".into(),
-            kind: "http".into(),
-            target: "x".into(),
-        };
-        let (writer, thread) = Writer::spawn(conn, &[meta], vec![]).unwrap();
+        let (writer, thread) = spawn_web(conn);
         writer.retain(Duration::from_secs(86_400));
         let reader = super::super::open_reader(&dir.path().join("h.db")).unwrap();
         let count = |sql: &str| -> i64 { reader.query_row(sql, [], |r| r.get(0)).unwrap() };
